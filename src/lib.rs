@@ -1,0 +1,9 @@
+pub mod config;
+pub mod detect;
+pub mod infer;
+pub mod learn;
+pub mod nn;
+pub mod online;
+pub mod pipeline;
+pub mod source;
+pub mod state;

@@ -1,0 +1,265 @@
+//! The training loop shared by both models: Adam, a chronological
+//! validation split, early stopping on validation loss with the best epoch
+//! kept, a fixed seed, and a progress bar.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+/// How models are trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    /// Upper bound on passes over the training samples.
+    #[serde(default = "default_max_epochs")]
+    pub max_epochs: usize,
+    /// Samples per optimiser step.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[serde(default = "default_learning_rate")]
+    pub learning_rate: f64,
+    /// Stop after this many epochs without a better validation loss.
+    #[serde(default = "default_patience_epochs")]
+    pub patience_epochs: usize,
+    /// Share of the series, at its end, held out for validation.
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Upper bound on training samples per epoch (a seeded subset is drawn
+    /// each epoch when there are more).
+    #[serde(default = "default_max_samples_per_epoch")]
+    pub max_samples_per_epoch: usize,
+    /// Seed for weight initialisation and shuffling.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_max_epochs() -> usize {
+    30
+}
+fn default_batch_size() -> usize {
+    32
+}
+fn default_learning_rate() -> f64 {
+    3e-3
+}
+fn default_patience_epochs() -> usize {
+    4
+}
+fn default_validation_fraction() -> f64 {
+    0.2
+}
+fn default_max_samples_per_epoch() -> usize {
+    2048
+}
+fn default_seed() -> u64 {
+    42
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            max_epochs: default_max_epochs(),
+            batch_size: default_batch_size(),
+            learning_rate: default_learning_rate(),
+            patience_epochs: default_patience_epochs(),
+            validation_fraction: default_validation_fraction(),
+            max_samples_per_epoch: default_max_samples_per_epoch(),
+            seed: default_seed(),
+        }
+    }
+}
+
+/// One epoch's losses.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochLoss {
+    pub epoch: usize,
+    pub train: f64,
+    pub validation: f64,
+}
+
+/// A trained model (without autodiff) and how training went.
+#[derive(Debug)]
+pub struct Trained<M> {
+    pub model: M,
+    pub summary: TrainingSummary,
+}
+
+/// How a training run went, recorded in the bundle manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    pub train_samples: usize,
+    pub validation_samples: usize,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub best_validation_loss: f64,
+    pub history: Vec<EpochLoss>,
+    pub seconds: f64,
+}
+
+/// Whether to draw a progress bar (training from the command line) or stay
+/// quiet (refits in the background of a stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Bar,
+    Quiet,
+}
+
+/// Serialises seeding and initialisation: the backend's generator is
+/// process-wide, so two trainings initialising at once would interleave draws.
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// The device training runs on.
+pub fn training_device() -> Device {
+    Device::flex().autodiff()
+}
+
+/// Initialises a module from a seed, reproducibly even with other threads training.
+pub fn init_seeded<M>(seed: u64, device: &Device, init: impl FnOnce(&Device) -> M) -> M {
+    let _guard = INIT_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    init(device)
+}
+
+/// Trains `model` on batches of `train` samples, choosing the epoch with the
+/// lowest loss on `validation` (on the training loss when there is no
+/// validation set). `loss` turns a model and a slice of samples into the
+/// scalar to minimise, on the device given.
+pub fn fit<M, S>(
+    mut model: M,
+    train: &[S],
+    validation: &[S],
+    config: &TrainingConfig,
+    progress: Progress,
+    label: &str,
+    loss: impl Fn(&M, &[S], &Device) -> Tensor<1>,
+) -> Trained<M>
+where
+    M: Module + Clone,
+    S: Clone,
+{
+    let started = Instant::now();
+    let device = training_device();
+    let eval_device = Device::flex();
+    let mut optimizer = AdamConfig::new().init();
+    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x9e37_79b9_7f4a_7c15);
+    let mut order: Vec<S> = train.to_vec();
+    let bar = progress_bar(progress, config.max_epochs, label);
+
+    let mut best: Option<(M, EpochLoss)> = None;
+    let mut history = Vec::new();
+    let mut since_best = 0;
+    for epoch in 1..=config.max_epochs {
+        order.shuffle(&mut rng);
+        let epoch_samples = &order[..order.len().min(config.max_samples_per_epoch)];
+        let mut train_loss = 0.0;
+        let mut seen = 0usize;
+        for batch in epoch_samples.chunks(config.batch_size.max(1)) {
+            let batch_loss = loss(&model, batch, &device);
+            train_loss += scalar(&batch_loss) * batch.len() as f64;
+            seen += batch.len();
+            let grads = GradientsParams::from_grads(batch_loss.backward(), &model);
+            model = optimizer.step(config.learning_rate, model, grads);
+        }
+        train_loss /= seen.max(1) as f64;
+        let validation_loss = if validation.is_empty() {
+            train_loss
+        } else {
+            evaluate(
+                &model.valid(),
+                validation,
+                config.batch_size.max(1) * 8,
+                &eval_device,
+                &loss,
+            )
+        };
+        let report = EpochLoss {
+            epoch,
+            train: train_loss,
+            validation: validation_loss,
+        };
+        history.push(report);
+        bar.set_position(epoch as u64);
+        bar.set_message(format!(
+            "train {train_loss:.5}  validation {validation_loss:.5}"
+        ));
+        if best
+            .as_ref()
+            .is_none_or(|(_, b)| validation_loss < b.validation)
+        {
+            best = Some((model.clone(), report));
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= config.patience_epochs {
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let (best_model, best_report) = best.unwrap_or((
+        model,
+        EpochLoss {
+            epoch: 0,
+            train: f64::NAN,
+            validation: f64::NAN,
+        },
+    ));
+    Trained {
+        model: best_model.valid(),
+        summary: TrainingSummary {
+            train_samples: train.len(),
+            validation_samples: validation.len(),
+            epochs_run: history.len(),
+            best_epoch: best_report.epoch,
+            best_validation_loss: best_report.validation,
+            history,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+    }
+}
+
+fn evaluate<M, S>(
+    model: &M,
+    samples: &[S],
+    batch_size: usize,
+    device: &Device,
+    loss: &impl Fn(&M, &[S], &Device) -> Tensor<1>,
+) -> f64 {
+    let mut total = 0.0;
+    for batch in samples.chunks(batch_size) {
+        total += scalar(&loss(model, batch, device)) * batch.len() as f64;
+    }
+    total / samples.len() as f64
+}
+
+fn scalar(tensor: &Tensor<1>) -> f64 {
+    tensor
+        .to_data()
+        .try_to_vec::<f32>()
+        .map_or(f64::NAN, |v| f64::from(v[0]))
+}
+
+fn progress_bar(progress: Progress, epochs: usize, label: &str) -> ProgressBar {
+    if progress == Progress::Quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(epochs as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} epoch {pos}/{len} [{bar:24}] {msg}  ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_owned());
+    bar
+}

@@ -1,0 +1,9 @@
+//! Where events come from: the stream [`schema`], [`decode`] from raw fields
+//! to records, and [`file`] replay of CSV and JSON Lines.
+
+pub mod decode;
+pub mod file;
+pub mod schema;
+
+pub use decode::{Decoder, Record};
+pub use schema::Schema;

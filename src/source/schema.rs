@@ -1,0 +1,306 @@
+//! The stream schema: which field is the entity key, which is the event
+//! time, and which fields become model inputs through which transform.
+//!
+//! The schema is part of a stream's TOML config and is copied verbatim into
+//! every model bundle, so a bundle can refuse input it was not trained on.
+
+use serde::{Deserialize, Serialize};
+
+/// Key used for every record when the schema names no key field: the whole
+/// file or topic is then one series.
+pub const SINGLE_SERIES_KEY: &str = "default";
+
+/// How a stream's raw fields become a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schema {
+    /// Stream name, used in metrics, flags and the bundle manifest.
+    pub name: String,
+    /// Field holding the entity key (account, device). Absent: one series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_field: Option<String>,
+    /// Field holding the event time.
+    #[serde(default = "default_timestamp_field")]
+    pub timestamp_field: String,
+    /// How the event time is written.
+    #[serde(default)]
+    pub timestamp_format: TimestampFormat,
+    /// Model inputs, in order.
+    pub features: Vec<FeatureSpec>,
+}
+
+fn default_timestamp_field() -> String {
+    "timestamp".to_owned()
+}
+
+/// How an event time is written in the input.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TimestampFormat {
+    /// RFC 3339, `YYYY-MM-DD HH:MM:SS[.fff]` (read as UTC), or a number of
+    /// Unix seconds (below 1e11) or milliseconds.
+    #[default]
+    Auto,
+    /// Unix time in seconds (integer or fractional).
+    UnixSecs,
+    /// Unix time in milliseconds.
+    UnixMs,
+    /// A `chrono` strftime pattern, read as UTC when it has no offset.
+    Pattern(String),
+}
+
+/// One input field and how it becomes model inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    /// Feature name, used in flags ("top contributing features").
+    pub name: String,
+    /// Input field to read; defaults to `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Transform from the raw field to model inputs.
+    #[serde(default)]
+    pub transform: Transform,
+    /// Categories for `one_hot`; anything else goes to an extra "other" slot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vocabulary: Vec<String>,
+}
+
+/// Transforms from a raw field to model inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    /// The number as it is.
+    #[default]
+    Identity,
+    /// `ln(1 + x)`, for amounts and counts; negative input is bad input.
+    Log1p,
+    /// One input per vocabulary entry plus one for anything else.
+    OneHot,
+    /// Sine and cosine of the hour of day of the event time (UTC); reads no field.
+    HourOfDay,
+    /// `ln(1 + seconds)` since the same key's previous event (0 for its
+    /// first); reads no field.
+    SecondsSincePrevious,
+}
+
+impl Transform {
+    /// Whether the transform reads its own input field (the time-derived
+    /// ones read the event time instead).
+    pub fn reads_field(self) -> bool {
+        !matches!(self, Transform::HourOfDay | Transform::SecondsSincePrevious)
+    }
+}
+
+impl FeatureSpec {
+    /// The input field this feature reads.
+    pub fn field(&self) -> &str {
+        self.field.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Number of model inputs this feature expands to.
+    pub fn width(&self) -> usize {
+        match self.transform {
+            Transform::Identity | Transform::Log1p | Transform::SecondsSincePrevious => 1,
+            Transform::OneHot => self.vocabulary.len() + 1,
+            Transform::HourOfDay => 2,
+        }
+    }
+
+    /// Names of the model inputs this feature expands to.
+    pub fn input_names(&self) -> Vec<String> {
+        match self.transform {
+            Transform::OneHot => self
+                .vocabulary
+                .iter()
+                .map(|v| format!("{}={v}", self.name))
+                .chain(std::iter::once(format!("{}=<other>", self.name)))
+                .collect(),
+            Transform::HourOfDay => {
+                vec![format!("{}_sin", self.name), format!("{}_cos", self.name)]
+            }
+            _ => vec![self.name.clone()],
+        }
+    }
+}
+
+/// A schema that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SchemaError {
+    #[error("schema has no features")]
+    NoFeatures,
+    #[error("feature name {0:?} is used twice")]
+    DuplicateFeature(String),
+    #[error("feature {0:?} is one_hot but has an empty vocabulary")]
+    EmptyVocabulary(String),
+    #[error("feature {0:?} has a vocabulary but is not one_hot")]
+    UnexpectedVocabulary(String),
+    #[error("feature {0:?} reads field {1:?}, which is also the {2} field")]
+    FieldClash(String, String, &'static str),
+}
+
+impl Schema {
+    /// A one-series schema with an identity feature per named column.
+    pub fn identity(name: &str, timestamp_field: &str, feature_fields: &[&str]) -> Schema {
+        Schema {
+            name: name.to_owned(),
+            key_field: None,
+            timestamp_field: timestamp_field.to_owned(),
+            timestamp_format: TimestampFormat::Auto,
+            features: feature_fields
+                .iter()
+                .map(|f| FeatureSpec {
+                    name: (*f).to_owned(),
+                    field: None,
+                    transform: Transform::Identity,
+                    vocabulary: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), SchemaError> {
+        if self.features.is_empty() {
+            return Err(SchemaError::NoFeatures);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for feature in &self.features {
+            if !seen.insert(feature.name.as_str()) {
+                return Err(SchemaError::DuplicateFeature(feature.name.clone()));
+            }
+            match (feature.transform, feature.vocabulary.is_empty()) {
+                (Transform::OneHot, true) => {
+                    return Err(SchemaError::EmptyVocabulary(feature.name.clone()));
+                }
+                (t, false) if t != Transform::OneHot => {
+                    return Err(SchemaError::UnexpectedVocabulary(feature.name.clone()));
+                }
+                _ => {}
+            }
+            if feature.transform.reads_field() {
+                let field = feature.field();
+                if field == self.timestamp_field {
+                    return Err(SchemaError::FieldClash(
+                        feature.name.clone(),
+                        field.to_owned(),
+                        "timestamp",
+                    ));
+                }
+                if self.key_field.as_deref() == Some(field) {
+                    return Err(SchemaError::FieldClash(
+                        feature.name.clone(),
+                        field.to_owned(),
+                        "key",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Total number of model inputs.
+    pub fn input_width(&self) -> usize {
+        self.features.iter().map(FeatureSpec::width).sum()
+    }
+
+    /// Names of all model inputs, in order.
+    pub fn input_names(&self) -> Vec<String> {
+        self.features
+            .iter()
+            .flat_map(FeatureSpec::input_names)
+            .collect()
+    }
+
+    /// For each model input, the index of the feature it comes from; used to
+    /// sum per-input errors into per-feature contributions.
+    pub fn input_owner(&self) -> Vec<usize> {
+        self.features
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| std::iter::repeat_n(i, f.width()))
+            .collect()
+    }
+
+    /// Fields the input must have: key, timestamp and every field a feature reads.
+    pub fn required_fields(&self) -> Vec<&str> {
+        let mut fields: Vec<&str> = self.key_field.iter().map(String::as_str).collect();
+        fields.push(&self.timestamp_field);
+        fields.extend(
+            self.features
+                .iter()
+                .filter(|f| f.transform.reads_field())
+                .map(FeatureSpec::field),
+        );
+        fields
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Schema {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn expands_features_into_named_inputs() {
+        let schema = parse(
+            r#"
+            name = "payments"
+            key_field = "account"
+            timestamp_field = "ts"
+            [[features]]
+            name = "amount"
+            transform = "log1p"
+            [[features]]
+            name = "country"
+            transform = "one_hot"
+            vocabulary = ["FR", "DE"]
+            [[features]]
+            name = "hour"
+            transform = "hour_of_day"
+            [[features]]
+            name = "gap"
+            transform = "seconds_since_previous"
+            "#,
+        );
+        schema.validate().unwrap();
+        assert_eq!(schema.input_width(), 1 + 3 + 2 + 1);
+        assert_eq!(
+            schema.input_names(),
+            [
+                "amount",
+                "country=FR",
+                "country=DE",
+                "country=<other>",
+                "hour_sin",
+                "hour_cos",
+                "gap"
+            ]
+        );
+        assert_eq!(schema.input_owner(), [0, 1, 1, 1, 2, 2, 3]);
+        assert_eq!(
+            schema.required_fields(),
+            ["account", "ts", "amount", "country"]
+        );
+    }
+
+    #[test]
+    fn refuses_inconsistent_schemas() {
+        let mut schema = Schema::identity("s", "timestamp", &["a", "a"]);
+        assert_eq!(
+            schema.validate(),
+            Err(SchemaError::DuplicateFeature("a".into()))
+        );
+        schema.features.pop();
+        schema.features[0].transform = Transform::OneHot;
+        assert_eq!(
+            schema.validate(),
+            Err(SchemaError::EmptyVocabulary("a".into()))
+        );
+        let clash = Schema::identity("s", "a", &["a"]);
+        assert!(matches!(clash.validate(), Err(SchemaError::FieldClash(..))));
+        assert!(toml::from_str::<Schema>("name='x'\nfeatures=[]\nbogus=1").is_err());
+    }
+}
