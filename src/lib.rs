@@ -1,6 +1,7 @@
 pub mod config;
 pub mod detect;
 pub mod infer;
+pub mod jobs;
 pub mod learn;
 pub mod nn;
 pub mod online;

@@ -1,0 +1,58 @@
+//! The command line: one file per subcommand. Raw flags are checked and
+//! turned into library calls here; nothing below `cli` parses arguments.
+
+pub mod eval;
+pub mod score;
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use tidewatch::config::StreamConfig;
+
+/// Streaming anomaly detection: neural models learn what normal looks like
+/// in transaction and sensor streams and flag what leaves it.
+#[derive(Debug, Parser)]
+#[command(name = "tidewatch", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Log more (-v: debug, -vv: trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a file through the streaming path and write a score per row.
+    Score(score::ScoreArgs),
+    /// Score labelled benchmarks (NAB, SKAB) with their published metrics.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Score(args) => score::run(args),
+        Command::Eval(command) => eval::run(command),
+    }
+}
+
+/// Reads a stream config file.
+pub fn load_config(path: &Path) -> anyhow::Result<StreamConfig> {
+    Ok(StreamConfig::load(path)?)
+}
+
+/// The number of worker threads to use when the user gave none.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+pub fn create_parent(path: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create folder", parent.display()))?;
+    }
+    Ok(())
+}
+
