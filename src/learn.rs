@@ -9,19 +9,23 @@
 //!    distributions and the threshold, and to leave each key's state ready.
 
 use burn::module::Module;
+use burn::tensor::Device;
 use ndarray::{Array2, ArrayView2, Axis};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::StreamConfig;
-use crate::detect::score::ErrorStats;
+use crate::detect::score::ErrorTail;
 use crate::detect::threshold::Threshold;
 use crate::detect::threshold::ThresholdError;
+use crate::detect::{DetectionState, DetectorErrors};
 use crate::nn::autoencoder::Autoencoder;
-use crate::nn::data::{self, Span};
+use crate::nn::data::{self, Lane, Span};
 use crate::nn::export::kernel_model;
 use crate::nn::forecaster::Forecaster;
 use crate::nn::training::{
-    Progress, TrainingConfig, TrainingSummary, fit, init_seeded, training_device,
+    Progress, Trained, TrainingConfig, TrainingSummary, fit, init_seeded, mean_loss, scalar,
+    shuffled_epoch, training_device,
 };
 use crate::pipeline::{BatchBuffers, ScoringModel, advance_batch};
 use crate::state::scaler::ScalerStats;
@@ -120,57 +124,93 @@ pub fn learn(
         max_epochs,
         ..config.training.clone()
     };
-    let (mut train, mut validation) = (Vec::new(), Vec::new());
-    for (i, s) in series.iter().enumerate() {
-        let (t, v) = data::split_spans(&s.usable, window_len, training.validation_fraction);
-        train.extend(t.into_iter().map(|end| Span { series: i, end }));
-        validation.extend(v.into_iter().map(|end| Span { series: i, end }));
-    }
-    if train.is_empty() {
-        return Err(too_short);
-    }
-
+    let usable: Vec<&[bool]> = series.iter().map(|s| s.usable.as_slice()).collect();
+    let boundaries: Vec<usize> = series
+        .iter()
+        .map(|s| validation_boundary(s.rows.nrows(), training.validation_fraction))
+        .collect();
     let device = training_device();
+    let eval_device = Device::flex();
+
     let forecaster = match warm_start {
         Some(m) => m.forecaster.clone().fork(&device).train(),
         None => init_seeded(training.seed, &device, |d| {
             config.model.forecaster.init(inputs, d)
         }),
     };
-    let burn_in = config.model.burn_in_steps;
-    let forecaster = fit(
+    let forecaster = train_forecaster(
         forecaster,
-        &train,
-        &validation,
+        &views,
+        &usable,
+        &boundaries,
+        config,
         &training,
         progress,
-        "forecaster",
-        |m, spans, d| m.loss(data::sequences(&views, spans, window_len, d), burn_in),
-    );
+    )
+    .ok_or(LearnError::TooShort {
+        needed: window_len + 1,
+        points,
+        series: series.len(),
+    })?;
+
+    let (mut train_spans, mut validation_spans) = (Vec::new(), Vec::new());
+    for (i, s) in series.iter().enumerate() {
+        let (t, v) = data::split_spans(&s.usable, window_len, training.validation_fraction);
+        train_spans.extend(t.into_iter().map(|end| Span { series: i, end }));
+        validation_spans.extend(v.into_iter().map(|end| Span { series: i, end }));
+    }
+    if train_spans.is_empty() {
+        return Err(too_short);
+    }
     let autoencoder = match warm_start {
         Some(m) => m.autoencoder.clone().fork(&device).train(),
         None => init_seeded(training.seed.wrapping_add(1), &device, |d| {
             config.model.autoencoder.init(window_len * inputs, d)
         }),
     };
+    let windows = |spans: &[Span], d: &Device| data::windows(&views, spans, window_len, d);
     let autoencoder = fit(
         autoencoder,
-        &train,
-        &validation,
         &training,
         progress,
         "autoencoder",
-        |m, spans, d| m.loss(data::windows(&views, spans, window_len, d)),
+        |model, stepper, rng| {
+            shuffled_epoch(
+                model,
+                &mut train_spans,
+                &training,
+                stepper,
+                rng,
+                |m, batch| m.loss(windows(batch, &device)),
+            )
+        },
+        |model| {
+            mean_loss(&validation_spans, training.batch_size * 8, |batch| {
+                scalar(&model.loss(windows(batch, &eval_device)))
+            })
+        },
     );
 
     let kernels = kernel_model(&forecaster.model, &autoencoder.model, window_len);
     let mut model = ScoringModel {
         kernels,
         scaler: prior,
-        error_priors: [ErrorStats::default(); 2],
+        error_tails: [
+            ErrorTail::fit(&[], &config.detect.score),
+            ErrorTail::fit(&[], &config.detect.score),
+        ],
         threshold: Threshold::Fixed { value: 1.0 },
     };
     let calibration = calibrate(&mut model, series, &per_series, config)?;
+    tracing::debug!(
+        points,
+        forecaster_epochs = forecaster.summary.epochs_run,
+        forecaster_secs = forecaster.summary.seconds,
+        autoencoder_epochs = autoencoder.summary.epochs_run,
+        autoencoder_secs = autoencoder.summary.seconds,
+        threshold = model.threshold.value(),
+        "learned"
+    );
     let summary = LearnSummary {
         series: series.len(),
         points,
@@ -188,6 +228,131 @@ pub fn learn(
         states: calibration.states,
         summary,
     })
+}
+
+/// Index of the first point of a series' validation part.
+fn validation_boundary(points: usize, validation_fraction: f64) -> usize {
+    points - (points as f64 * validation_fraction).round() as usize
+}
+
+/// Trains the forecaster the way it runs in the stream: state carried
+/// across lanes of the training part of each series, chunk by chunk
+/// (truncated backpropagation through time); validated the same way on the
+/// validation part. `None` when no series is long enough for one lane.
+fn train_forecaster(
+    forecaster: Forecaster,
+    views: &[ArrayView2<f32>],
+    usable: &[&[bool]],
+    boundaries: &[usize],
+    config: &StreamConfig,
+    training: &TrainingConfig,
+    progress: Progress,
+) -> Option<Trained<Forecaster>> {
+    let chunk = config.model.window_len;
+    let skip = config.model.burn_in_steps;
+    let train_ranges: Vec<(usize, usize, usize)> = boundaries
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| (i, 0, b))
+        .collect();
+    let validation_ranges: Vec<(usize, usize, usize)> = boundaries
+        .iter()
+        .zip(views)
+        .enumerate()
+        .map(|(i, (&b, v))| (i, b, v.nrows()))
+        .collect();
+    let lane_len = lane_length(&train_ranges, chunk, training.batch_size);
+    if data::lanes(&train_ranges, lane_len, 0).is_empty() {
+        return None;
+    }
+    let device = training_device();
+    let eval_device = Device::flex();
+    // One lane per series over its whole validation part.
+    let validation_lanes: Vec<Lane> = validation_ranges
+        .iter()
+        .flat_map(|&(i, start, end)| {
+            let len = (end - start).saturating_sub(1) / chunk * chunk;
+            data::lanes(&[(i, start, end)], len.max(1), 0)
+                .into_iter()
+                .take(usize::from(len > 0))
+        })
+        .collect();
+    Some(fit(
+        forecaster,
+        training,
+        progress,
+        "forecaster",
+        |mut model, stepper, rng| {
+            // Short series give few chunks per pass: make several passes,
+            // each from a new offset, so an epoch is worth its name.
+            let chunks_per_pass = lane_len / chunk;
+            let passes = MIN_STEPS_PER_EPOCH.div_ceil(chunks_per_pass).max(1);
+            let (mut total, mut steps) = (0.0, 0);
+            for _ in 0..passes {
+                let offset = rng.random_range(0..chunk);
+                let lanes = data::lanes(&train_ranges, lane_len, offset);
+                if lanes.is_empty() {
+                    continue;
+                }
+                let mut state = None;
+                for from in (0..lane_len).step_by(chunk) {
+                    let (x, y, mask) =
+                        data::lane_chunk(views, usable, &lanes, from, chunk, skip, &device);
+                    let (loss, next) = model.loss(x, y, mask, state);
+                    state = Some(next.detach());
+                    let (stepped, value) = stepper.step(model, loss);
+                    model = stepped;
+                    total += value;
+                    steps += 1;
+                }
+            }
+            (model, total / f64::from(steps.max(1)))
+        },
+        |model| {
+            if validation_lanes.is_empty() {
+                return None;
+            }
+            let len = validation_lanes.iter().map(|l| l.len).min().unwrap_or(0);
+            let mut state = None;
+            let (mut total, mut steps) = (0.0, 0);
+            for from in (0..len).step_by(chunk) {
+                let (x, y, mask) = data::lane_chunk(
+                    views,
+                    usable,
+                    &validation_lanes,
+                    from,
+                    chunk,
+                    skip,
+                    &eval_device,
+                );
+                let (loss, next) = model.loss(x, y, mask, state);
+                state = Some(next);
+                total += scalar(&loss);
+                steps += 1;
+            }
+            Some(total / f64::from(steps.max(1)))
+        },
+    ))
+}
+
+/// Optimiser steps an epoch of the forecaster takes at least.
+const MIN_STEPS_PER_EPOCH: usize = 16;
+/// Chunks a lane holds at least, so the state runs long enough to matter.
+const MIN_CHUNKS_PER_LANE: usize = 4;
+
+/// Lane length: the training points shared out over about `batch_size`
+/// lanes, in whole chunks, at least [`MIN_CHUNKS_PER_LANE`] of them, but
+/// no longer than the longest range allows.
+fn lane_length(ranges: &[(usize, usize, usize)], chunk: usize, batch_size: usize) -> usize {
+    let total: usize = ranges.iter().map(|&(_, start, end)| end - start).sum();
+    let longest = ranges
+        .iter()
+        .map(|&(_, start, end)| end - start)
+        .max()
+        .unwrap_or(0);
+    let per_lane = (total / batch_size.max(1)).max(MIN_CHUNKS_PER_LANE * chunk);
+    let fitting = longest.saturating_sub(chunk).max(chunk).min(per_lane);
+    (fitting / chunk).max(1) * chunk
 }
 
 fn usable_rows(series: &[Series]) -> impl Iterator<Item = &[f32]> {
@@ -217,10 +382,10 @@ struct Calibration {
     validation_rmse: ValidationRmse,
 }
 
-/// Replays each series through the streaming path with the new model:
-/// learns the long-run error distributions (pooled into the model's priors),
-/// sets the threshold from the scores of normal points, and leaves each
-/// series' key state at its end.
+/// Replays each series through the streaming path with the new model,
+/// fits each detector's error tail to the errors of normal points (pooled
+/// over series), sets the threshold from their scores, and leaves each
+/// series' key state at its end, ready to go on.
 fn calibrate(
     model: &mut ScoringModel,
     series: &[Series],
@@ -228,27 +393,27 @@ fn calibrate(
     config: &StreamConfig,
 ) -> Result<Calibration, LearnError> {
     let mut buffers = BatchBuffers::default();
+    let measured = config.schema.measured_inputs();
     let mut states = Vec::with_capacity(series.len());
-    let mut scores = Vec::new();
+    let mut normal_errors: Vec<DetectorErrors> = Vec::new();
     let (mut forecast_sum, mut reconstruction_sum, mut validation_points) = (0.0, 0.0, 0usize);
     for (s, stats) in series.iter().zip(per_series) {
         let mut state = model.new_key_state(config, Some(stats));
         let validation_from =
-            s.rows.nrows() - (s.rows.nrows() as f64 * config.training.validation_fraction) as usize;
+            validation_boundary(s.rows.nrows(), config.training.validation_fraction);
         for (t, row) in s.rows.axis_iter(Axis(0)).enumerate() {
             let row = row.insert_axis(Axis(0));
             let errors = advance_batch(
                 &model.kernels,
                 std::slice::from_mut(&mut state),
                 row,
+                &measured,
                 config.state.input_clip,
                 &mut buffers,
             );
             let Some(errors) = errors[0] else { continue };
-            let score = state.detection.score(&errors, &config.detect);
             if s.usable[t] {
-                state.detection.learn(score, &config.detect);
-                scores.push(score);
+                normal_errors.push(errors);
                 if t >= validation_from {
                     forecast_sum += errors[0];
                     reconstruction_sum += errors[1];
@@ -258,11 +423,15 @@ fn calibrate(
         }
         states.push(state);
     }
-    let priors = pool(states.iter().map(|s| s.detection.error_stats()));
-    model.error_priors = priors;
+    model.error_tails = [0, 1].map(|d| {
+        let errors: Vec<f64> = normal_errors.iter().map(|e| e[d]).collect();
+        ErrorTail::fit(&errors, &config.detect.score)
+    });
+    let fitted = DetectionState::new(model.error_tails.clone(), Threshold::Fixed { value: 1.0 });
+    let scores: Vec<f64> = normal_errors.iter().map(|e| fitted.score(e)).collect();
     model.threshold = config.detect.threshold.calibrate(&scores)?;
     for state in &mut states {
-        state.detection.set_threshold(model.threshold.clone());
+        state.detection = DetectionState::new(model.error_tails.clone(), model.threshold.clone());
     }
     let n = validation_points.max(1) as f64;
     Ok(Calibration {
@@ -272,27 +441,5 @@ fn calibrate(
             forecast: forecast_sum / n,
             reconstruction: reconstruction_sum / n,
         },
-    })
-}
-
-/// Pools per-key error distributions, weighting each by its count.
-fn pool(stats: impl Iterator<Item = [ErrorStats; 2]>) -> [ErrorStats; 2] {
-    let all: Vec<[ErrorStats; 2]> = stats.collect();
-    [0, 1].map(|d| {
-        let count: u64 = all.iter().map(|s| s[d].count).sum();
-        if count == 0 {
-            return ErrorStats::default();
-        }
-        let weight = |s: &ErrorStats| s.count as f64 / count as f64;
-        let mean: f64 = all.iter().map(|s| weight(&s[d]) * s[d].mean).sum();
-        let variance: f64 = all
-            .iter()
-            .map(|s| weight(&s[d]) * (s[d].variance + (s[d].mean - mean).powi(2)))
-            .sum();
-        ErrorStats {
-            mean,
-            variance,
-            count,
-        }
     })
 }

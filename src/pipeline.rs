@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ndarray::{Array2, ArrayView2};
 
 use crate::config::StreamConfig;
-use crate::detect::score::ErrorStats;
+use crate::detect::score::ErrorTail;
 use crate::detect::threshold::Threshold;
 use crate::detect::{DetectionState, DetectorErrors};
 use crate::infer::{KernelModel, Scratch};
@@ -30,8 +30,8 @@ pub struct ScoringModel {
     pub kernels: KernelModel,
     /// Input statistics of the training data; new keys start from them.
     pub scaler: ScalerStats,
-    /// Long-run error distribution per detector; new keys start from it.
-    pub error_priors: [ErrorStats; 2],
+    /// Error tail per detector; new keys start from it.
+    pub error_tails: [ErrorTail; 2],
     /// Threshold calibrated on the training data.
     pub threshold: Threshold,
 }
@@ -45,8 +45,7 @@ impl ScoringModel {
             config.state.scaler_prior_events,
             config.state.scaler_memory_events,
         );
-        let detection =
-            DetectionState::new(&config.detect, &self.error_priors, self.threshold.clone());
+        let detection = DetectionState::new(self.error_tails.clone(), self.threshold.clone());
         KeyState::new(
             running,
             self.kernels.window_len,
@@ -133,11 +132,13 @@ fn sized(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
 
 /// Advances each key by one event and returns the per-detector errors
 /// (`None` while the key's window is filling). `raw` rows are the events'
-/// inputs before scaling: [batch, inputs].
+/// inputs before scaling: [batch, inputs]. Errors are measured on the
+/// inputs marked in `measured` only (calendar context is not evidence).
 pub fn advance_batch(
     model: &KernelModel,
     states: &mut [KeyState],
     raw: ArrayView2<f32>,
+    measured: &[bool],
     input_clip: f32,
     buffers: &mut BatchBuffers,
 ) -> Vec<Option<DetectorErrors>> {
@@ -224,15 +225,18 @@ pub fn advance_batch(
             .into_iter()
             .zip(rebuilt.exact_chunks(inputs))
         {
-            for ((acc, &wi), &ri) in per_input.iter_mut().zip(w).zip(r) {
-                *acc += (wi - ri) * (wi - ri);
+            for (((acc, &wi), &ri), &m) in per_input.iter_mut().zip(w).zip(r).zip(measured) {
+                if m {
+                    *acc += (wi - ri) * (wi - ri);
+                }
             }
         }
         per_input.mapv_inplace(|v| v / model.window_len as f32);
         let reconstruction_sum: f32 = per_input.sum();
+        let measured_count = measured.iter().filter(|m| **m).count().max(1) as f32;
         errors.push(Some([
-            f64::from((forecast_sum / inputs as f32).sqrt()),
-            f64::from((reconstruction_sum / inputs as f32).sqrt()),
+            f64::from((forecast_sum / measured_count).sqrt()),
+            f64::from((reconstruction_sum / measured_count).sqrt()),
         ]));
     }
     errors
@@ -265,6 +269,7 @@ pub struct Pipeline {
     source: ModelSource,
     since_previous_slots: Vec<usize>,
     input_owner: Vec<usize>,
+    measured: Vec<bool>,
     keys: KeyStore<KeyEntry>,
     buffers: BatchBuffers,
     progress: Progress,
@@ -283,6 +288,7 @@ impl Pipeline {
         }
         Pipeline {
             input_owner: schema.input_owner(),
+            measured: schema.measured_inputs(),
             since_previous_slots,
             config,
             source,
@@ -412,6 +418,7 @@ impl Pipeline {
             &model.kernels,
             &mut states,
             raw.view(),
+            &self.measured,
             config.state.input_clip,
             &mut self.buffers,
         );

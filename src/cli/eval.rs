@@ -49,7 +49,10 @@ fn run_nab(args: NabArgs) -> anyhow::Result<()> {
     let windows: usize = corpus.iter().map(|s| s.windows.len()).sum();
     let (scores, origin) = match &args.scores {
         Some(dir) => (
-            corpus.iter().map(|s| nab::read_scores(dir, s)).collect::<Result<Vec<_>, _>>()?,
+            corpus
+                .iter()
+                .map(|s| nab::read_scores(dir, s))
+                .collect::<Result<Vec<_>, _>>()?,
             format!("scores from {}", dir.display()),
         ),
         None => {
@@ -64,12 +67,20 @@ fn run_nab(args: NabArgs) -> anyhow::Result<()> {
         }
     };
     println!("NAB: {} series, {windows} windows ({origin})", corpus.len());
-    println!("{:<20} {:>7} {:>10} {:>9} {:>16}", "profile", "score", "threshold", "detected", "false positives");
+    println!(
+        "{:<20} {:>7} {:>10} {:>9} {:>16}",
+        "profile", "score", "threshold", "detected", "false positives"
+    );
     for profile in &nab::PROFILES {
         let result = nab::score_corpus(&corpus, &scores, profile);
         println!(
             "{:<20} {:>7.2} {:>10.4} {:>5}/{:<3} {:>16}",
-            profile.name, result.normalized, result.threshold, result.detected_windows, result.windows, result.false_positives
+            profile.name,
+            result.normalized,
+            result.threshold,
+            result.detected_windows,
+            result.windows,
+            result.false_positives
         );
     }
     Ok(())

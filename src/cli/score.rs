@@ -7,7 +7,7 @@ use clap::Args;
 
 use tidewatch::config::StreamConfig;
 use tidewatch::jobs::score::{Models, score_file, write_scores_csv};
-use tidewatch::source::file::{BadRows, infer_schema};
+use tidewatch::source::file::{ReadOptions, TimeOrder, infer_schema};
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -29,16 +29,30 @@ pub struct ScoreArgs {
     /// Skip rows that cannot be decoded (counted in the summary) instead of stopping.
     #[arg(long)]
     pub skip_bad_rows: bool,
+    /// Accept timestamps that go backwards and score rows in file order
+    /// (by default a key's time going backwards is bad input).
+    #[arg(long)]
+    pub file_order: bool,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.online, "score needs --online (scoring with a trained --model comes with `train`)");
+    anyhow::ensure!(
+        args.online,
+        "score needs --online (scoring with a trained --model comes with `train`)"
+    );
     let config = match &args.config {
         Some(path) => super::load_config(path)?,
         None => StreamConfig::for_schema(infer_schema(&args.input, &[])?),
     };
-    let bad_rows = if args.skip_bad_rows { BadRows::Skip } else { BadRows::Fail };
-    let scored = score_file(&args.input, Arc::new(config), &Models::Online, bad_rows)?;
+    let read = ReadOptions {
+        time_order: if args.file_order {
+            TimeOrder::FileOrder
+        } else {
+            TimeOrder::Strict
+        },
+        ..ReadOptions::skipping_bad_rows(args.skip_bad_rows)
+    };
+    let scored = score_file(&args.input, Arc::new(config), &Models::Online, read)?;
     super::create_parent(&args.output)?;
     write_scores_csv(&args.output, &scored)?;
     let flags = scored.rows.iter().filter(|r| r.verdict.flag).count();

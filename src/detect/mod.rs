@@ -9,7 +9,7 @@ pub mod threshold;
 use serde::{Deserialize, Serialize};
 
 use hygiene::{Hygiene, HygieneConfig, Judgement};
-use score::{ErrorStats, Likelihood, ScoreConfig};
+use score::{ErrorTail, ScoreConfig, fisher_ln_p, score_of};
 use threshold::{Threshold, ThresholdConfig};
 
 /// Everything about turning errors into flags, per stream.
@@ -22,9 +22,6 @@ pub struct DetectConfig {
     pub threshold: ThresholdConfig,
     #[serde(default)]
     pub hygiene: HygieneConfig,
-    /// How the detectors' scores combine into one.
-    #[serde(default)]
-    pub combine: Combine,
     /// Features named in a flag, largest contribution first.
     #[serde(default = "default_top_features")]
     pub top_features: usize,
@@ -32,17 +29,6 @@ pub struct DetectConfig {
 
 fn default_top_features() -> usize {
     3
-}
-
-/// How per-detector scores combine.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Combine {
-    /// The larger score: either detector alone can raise a flag.
-    #[default]
-    Max,
-    /// The mean score: both must agree.
-    Mean,
 }
 
 /// The detectors, in the order their errors are kept.
@@ -70,11 +56,11 @@ impl Detector {
 /// deviations of the scaled inputs.
 pub type DetectorErrors = [f64; 2];
 
-/// One key's detection state: a likelihood per detector, its threshold
+/// One key's detection state: an error tail per detector, its threshold
 /// (POT adapts per key) and hygiene.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectionState {
-    likelihoods: [Likelihood; 2],
+    tails: [ErrorTail; 2],
     threshold: Threshold,
     hygiene: Hygiene,
 }
@@ -88,34 +74,28 @@ pub struct Detection {
 }
 
 impl DetectionState {
-    pub fn new(
-        config: &DetectConfig,
-        priors: &[ErrorStats; 2],
-        threshold: Threshold,
-    ) -> DetectionState {
+    pub fn new(tails: [ErrorTail; 2], threshold: Threshold) -> DetectionState {
         DetectionState {
-            likelihoods: priors.map(|prior| Likelihood::new(&config.score, prior)),
+            tails,
             threshold,
             hygiene: Hygiene::default(),
         }
     }
 
-    /// Scores an event without judging it (calibration replays).
-    pub fn score(&mut self, errors: &DetectorErrors, config: &DetectConfig) -> f64 {
-        let scores = [0, 1].map(|d| self.likelihoods[d].push(errors[d], &config.score));
-        match config.combine {
-            Combine::Max => scores[0].max(scores[1]),
-            Combine::Mean => 0.5 * (scores[0] + scores[1]),
-        }
+    /// The anomaly score of an event's errors.
+    pub fn score(&self, errors: &DetectorErrors) -> f64 {
+        score_of(fisher_ln_p(
+            [0, 1].map(|d| self.tails[d].ln_tail_probability(errors[d])),
+        ))
     }
 
     /// Scores and judges an event, learning from it when it is normal.
     pub fn detect(&mut self, errors: &DetectorErrors, config: &DetectConfig) -> Detection {
-        let score = self.score(errors, config);
+        let score = self.score(errors);
         let threshold = self.threshold.value();
         let judgement = self.hygiene.judge(score >= threshold, &config.hygiene);
         if !judgement.is_anomaly {
-            self.learn(score, config);
+            self.learn(errors, score, config);
         }
         Detection {
             score,
@@ -124,21 +104,12 @@ impl DetectionState {
         }
     }
 
-    /// Folds the latest event into the long-run error distributions and the
-    /// threshold.
-    pub fn learn(&mut self, score: f64, config: &DetectConfig) {
-        for likelihood in &mut self.likelihoods {
-            likelihood.learn(&config.score);
+    /// Folds a normal event into the error tails and the threshold.
+    fn learn(&mut self, errors: &DetectorErrors, score: f64, config: &DetectConfig) {
+        for (tail, &error) in self.tails.iter_mut().zip(errors) {
+            tail.learn(error, &config.score);
         }
         self.threshold.learn(score);
-    }
-
-    pub fn error_stats(&self) -> [ErrorStats; 2] {
-        [self.likelihoods[0].stats(), self.likelihoods[1].stats()]
-    }
-
-    pub fn set_threshold(&mut self, threshold: Threshold) {
-        self.threshold = threshold;
     }
 
     pub fn threshold(&self) -> &Threshold {

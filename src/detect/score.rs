@@ -1,163 +1,258 @@
 //! Errors -> anomaly score in [0, 1], comparable across streams.
 //!
-//! Numenta's anomaly likelihood (Ahmad et al., 2017): the mean of the last
-//! few errors is compared with the long-run distribution of that mean; the
-//! score is the log-scaled Gaussian tail probability, so that likelihoods
-//! from 0.999 to 0.99999 spread over the upper half of [0, 1]. Unlike
-//! Numenta's fixed window of raw values, the long-run mean and variance are
-//! kept as exponentially weighted running moments: O(1) memory per key.
+//! Each detector's errors get a peaks-over-threshold tail model per key
+//! (Siffer et al., KDD 2017): errors above `u`, a high quantile of the key's
+//! normal errors, are fitted with a generalised Pareto distribution, so an
+//! error `e > u` has tail probability `rate(e > u) * (1 + γ (e - u) / σ)^(-1/γ)`.
+//! Errors are heavy-tailed (a forecaster misses every sharp but normal
+//! transition), which a Gaussian on the errors, as in Numenta's likelihood,
+//! badly underestimates; the fitted tail does not.
+//!
+//! The detectors' tail probabilities are combined with Fisher's method and
+//! the score is `1 - p^(1/10)`: 0.5 is a one-in-a-thousand event, 0.6 one
+//! in ten thousand, 0.9 one in 10^10, and the most extreme events still rank
+//! above merely rare ones (no saturation).
+//!
+//! Only events judged normal are learned from, so a long anomaly never
+//! teaches the model that it is normal. Memory per key and detector is
+//! bounded by `max_peaks`.
+
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
+
+use super::threshold::quantile_of;
 
 /// How errors become scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreConfig {
-    /// Errors averaged into the recent mean.
-    #[serde(default = "default_short_window_events")]
-    pub short_window_events: usize,
-    /// Events the long-run distribution remembers.
+    /// Quantile of normal errors above which the tail is modelled.
+    #[serde(default = "default_tail_quantile")]
+    pub tail_quantile: f64,
+    /// Most recent excesses over the tail threshold kept for the fit.
+    #[serde(default = "default_max_peaks")]
+    pub max_peaks: usize,
+    /// Events over which the rate of tail events is averaged.
     #[serde(default = "default_history_events")]
-    pub history_events: usize,
-    /// Smallest long-run standard deviation, relative to the long-run mean.
-    #[serde(default = "default_min_relative_std")]
-    pub min_relative_std: f64,
+    pub history_events: u64,
 }
 
-fn default_short_window_events() -> usize {
-    10
+fn default_tail_quantile() -> f64 {
+    0.98
 }
-fn default_history_events() -> usize {
-    8640
+fn default_max_peaks() -> usize {
+    200
 }
-fn default_min_relative_std() -> f64 {
-    0.05
+fn default_history_events() -> u64 {
+    4000
 }
 
 impl Default for ScoreConfig {
     fn default() -> Self {
         ScoreConfig {
-            short_window_events: default_short_window_events(),
+            tail_quantile: default_tail_quantile(),
+            max_peaks: default_max_peaks(),
             history_events: default_history_events(),
-            min_relative_std: default_min_relative_std(),
         }
     }
 }
 
-/// The long-run distribution of the recent-mean error, as saved in a bundle
-/// to start new keys from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub struct ErrorStats {
-    pub mean: f64,
-    pub variance: f64,
-    pub count: u64,
+/// One detector's error tail for one key, as saved in a bundle to start
+/// new keys from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorTail {
+    /// Tail threshold `u`.
+    pub threshold: f64,
+    /// Share of normal errors above `u`.
+    pub rate: f64,
+    /// Recent excesses over `u`, oldest first.
+    pub peaks: VecDeque<f32>,
+    /// Normal events learned from (caps the averaging weight).
+    pub events: u64,
+    /// Fitted shape γ (kept in [0, 0.45]: exponential or heavier tails).
+    pub shape: f64,
+    /// Fitted scale σ.
+    pub scale: f64,
 }
 
-/// One detector's likelihood state for one key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Likelihood {
-    recent: Vec<f64>,
-    next: usize,
-    filled: usize,
-    long: ErrorStats,
-}
+/// Shape bounds: a fitted bounded tail (γ < 0) would make anything past
+/// its end point impossible, and γ ≥ 1/2 has no variance to fit moments to.
+const MAX_SHAPE: f64 = 0.45;
 
-/// `ln(1e-10)`: the log scaling maps a tail probability of 1e-10 to score 1.
-const LOG_FLOOR: f64 = -23.025_850_929_940_457;
-
-impl Likelihood {
-    pub fn new(config: &ScoreConfig, prior: ErrorStats) -> Likelihood {
-        Likelihood {
-            recent: vec![0.0; config.short_window_events.max(1)],
-            next: 0,
-            filled: 0,
-            long: prior,
-        }
-    }
-
-    /// Adds an error and returns the score of the recent mean against the
-    /// long-run distribution (0 until there are two long-run samples).
-    pub fn push(&mut self, error: f64, config: &ScoreConfig) -> f64 {
-        self.recent[self.next] = error;
-        self.next = (self.next + 1) % self.recent.len();
-        self.filled = (self.filled + 1).min(self.recent.len());
-        if self.long.count < 2 {
-            return 0.0;
-        }
-        let std = self
-            .long
-            .variance
-            .sqrt()
-            .max(self.long.mean.abs() * config.min_relative_std)
-            .max(1e-12);
-        let z = (self.recent_mean() - self.long.mean).abs() / std;
-        // Two-sided like Numenta's: an error far below normal (a stream
-        // gone flat that the model now predicts perfectly) is news too.
-        let tail = libm::erfc(z / std::f64::consts::SQRT_2);
-        ((tail + 1e-10).ln() / LOG_FLOOR).clamp(0.0, 1.0)
-    }
-
-    /// Folds the recent mean into the long-run distribution; called only
-    /// for events judged normal, so anomalies never become normal.
-    pub fn learn(&mut self, config: &ScoreConfig) {
-        let x = self.recent_mean();
-        let stats = &mut self.long;
-        stats.count += 1;
-        let weight = 1.0 / (stats.count.min(config.history_events.max(1) as u64)) as f64;
-        let delta = x - stats.mean;
-        stats.mean += weight * delta;
-        stats.variance = (1.0 - weight) * (stats.variance + weight * delta * delta);
-    }
-
-    pub fn recent_mean(&self) -> f64 {
-        let n = self.filled.max(1);
-        let sum: f64 = if self.filled == self.recent.len() {
-            self.recent.iter().sum()
-        } else {
-            self.recent[..self.filled].iter().sum()
+impl ErrorTail {
+    /// A tail fitted to calibration errors (normal events only).
+    pub fn fit(errors: &[f64], config: &ScoreConfig) -> ErrorTail {
+        let threshold = quantile_of(errors, config.tail_quantile).unwrap_or(0.0);
+        let above: Vec<f32> = errors
+            .iter()
+            .filter(|&&e| e > threshold)
+            .map(|&e| (e - threshold) as f32)
+            .collect();
+        let skip = above.len().saturating_sub(config.max_peaks);
+        let mut tail = ErrorTail {
+            threshold,
+            rate: if errors.is_empty() {
+                0.0
+            } else {
+                above.len() as f64 / errors.len() as f64
+            },
+            peaks: above.into_iter().skip(skip).collect(),
+            events: errors.len() as u64,
+            shape: 0.0,
+            scale: 0.0,
         };
-        sum / n as f64
+        tail.refit();
+        tail
     }
 
-    pub fn stats(&self) -> ErrorStats {
-        self.long
+    /// Natural log of the tail probability of `error`. Below the tail
+    /// threshold the probability falls linearly from 1 (error 0) to the
+    /// tail rate (error `u`).
+    pub fn ln_tail_probability(&self, error: f64) -> f64 {
+        let rate = self.rate.max(1.0 / (self.events.max(1) as f64 + 1.0));
+        if error <= self.threshold || self.scale <= 0.0 {
+            let reach = if self.threshold > 0.0 {
+                (error / self.threshold).min(1.0)
+            } else {
+                1.0
+            };
+            return (1.0 - reach * (1.0 - rate)).ln();
+        }
+        let z = (error - self.threshold) / self.scale;
+        let ln_survival = if self.shape < 1e-9 {
+            -z
+        } else {
+            -(self.shape * z).ln_1p() / self.shape
+        };
+        rate.ln() + ln_survival
     }
+
+    /// Learns from an error judged normal.
+    pub fn learn(&mut self, error: f64, config: &ScoreConfig) {
+        self.events += 1;
+        let weight = 1.0 / self.events.min(config.history_events.max(1)) as f64;
+        let above = error > self.threshold;
+        self.rate += weight * (f64::from(u8::from(above)) - self.rate);
+        if above {
+            if self.peaks.len() >= config.max_peaks.max(1) {
+                self.peaks.pop_front();
+            }
+            self.peaks.push_back((error - self.threshold) as f32);
+            self.refit();
+        }
+    }
+
+    /// Method-of-moments fit of the generalised Pareto distribution.
+    fn refit(&mut self) {
+        let n = self.peaks.len() as f64;
+        if n < 2.0 {
+            self.shape = 0.0;
+            self.scale = self
+                .peaks
+                .iter()
+                .map(|&p| f64::from(p))
+                .sum::<f64>()
+                .max(0.0);
+            return;
+        }
+        let mean = self.peaks.iter().map(|&p| f64::from(p)).sum::<f64>() / n;
+        let var = self
+            .peaks
+            .iter()
+            .map(|&p| (f64::from(p) - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0);
+        let (shape, scale) = if var > 0.0 {
+            let ratio = mean * mean / var;
+            (0.5 * (1.0 - ratio), 0.5 * mean * (ratio + 1.0))
+        } else {
+            (0.0, mean)
+        };
+        if shape < 0.0 {
+            // Exponential tail with the same mean excess.
+            self.shape = 0.0;
+            self.scale = mean;
+        } else {
+            self.shape = shape.min(MAX_SHAPE);
+            self.scale = scale;
+        }
+    }
+}
+
+/// `ln 10`, for turning natural-log probabilities into decades.
+const LN_10: f64 = std::f64::consts::LN_10;
+
+/// Fisher's method for two tail probabilities: `X = -2 (ln p1 + ln p2)` is
+/// chi-squared with 4 degrees of freedom under normality, whose survival
+/// function is `e^(-X/2) (1 + X/2)`.
+pub fn fisher_ln_p(ln_p: [f64; 2]) -> f64 {
+    let half_x = -(ln_p[0] + ln_p[1]);
+    -half_x + half_x.ln_1p()
+}
+
+/// `1 - p^(1/10)`, from `ln p`.
+pub fn score_of(ln_p: f64) -> f64 {
+    let decades = (-ln_p / LN_10).max(0.0);
+    1.0 - 10f64.powf(-decades / 10.0)
+}
+
+/// `ln p` of a score, the inverse of [`score_of`].
+pub fn ln_p_of_score(score: f64) -> f64 {
+    10.0 * (1.0 - score).max(f64::MIN_POSITIVE).log10() * LN_10
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn trained(config: &ScoreConfig) -> Likelihood {
-        let mut likelihood = Likelihood::new(config, ErrorStats::default());
-        for i in 0..2000 {
-            likelihood.push(1.0 + 0.2 * ((i * 7919 % 100) as f64 / 100.0 - 0.5), config);
-            likelihood.learn(config);
-        }
-        likelihood
+    fn exponential(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| -((i as f64 + 0.5) / n as f64).ln())
+            .collect()
     }
 
     #[test]
-    fn normal_errors_score_low_and_outliers_high() {
-        let config = ScoreConfig::default();
-        let mut likelihood = trained(&config);
-        let normal = likelihood.push(1.0, &config);
-        assert!(normal < 0.1, "{normal}");
-        let mut spiked = 0.0;
-        for _ in 0..3 {
-            spiked = likelihood.push(5.0, &config);
-        }
-        assert!(spiked > 0.9, "{spiked}");
-        let stats = likelihood.stats();
-        assert!((stats.mean - 1.0).abs() < 0.01, "{stats:?}");
+    fn tail_matches_an_exponential_distribution() {
+        let config = ScoreConfig {
+            max_peaks: 1000,
+            ..ScoreConfig::default()
+        };
+        let tail = ErrorTail::fit(&exponential(20_000), &config);
+        assert!((tail.threshold - 50f64.ln()).abs() < 0.01, "{tail:?}");
+        // P(X > 10) = e^-10
+        let ln_p = tail.ln_tail_probability(10.0);
+        assert!((ln_p + 10.0).abs() < 0.5, "{ln_p}");
+        // below the threshold: probability between the rate and 1
+        let ln_p = tail.ln_tail_probability(1.0);
+        assert!(ln_p < 0.0 && ln_p > 0.02f64.ln());
     }
 
     #[test]
-    fn scores_follow_the_log_scale() {
-        // tail 1e-5 -> 0.5, tail 1 -> 0
-        assert!(((1e-5f64 + 1e-10).ln() / LOG_FLOOR - 0.5).abs() < 1e-4);
-        let config = ScoreConfig::default();
-        let mut fresh = Likelihood::new(&config, ErrorStats::default());
-        assert_eq!(fresh.push(100.0, &config), 0.0);
+    fn learning_tracks_a_rising_tail_rate() {
+        let config = ScoreConfig {
+            history_events: 100,
+            ..ScoreConfig::default()
+        };
+        let mut tail = ErrorTail::fit(&exponential(1000), &config);
+        let before = tail.ln_tail_probability(6.0);
+        for _ in 0..200 {
+            tail.learn(5.0, &config);
+        }
+        assert!(tail.rate > 0.8, "{}", tail.rate);
+        assert!(tail.ln_tail_probability(6.0) > before);
+        assert_eq!(tail.peaks.len(), config.max_peaks);
+    }
+
+    #[test]
+    fn scores_and_fisher_combination() {
+        assert!((score_of(1e-3f64.ln()) - (1.0 - 10f64.powf(-0.3))).abs() < 1e-12);
+        assert!((ln_p_of_score(score_of(-20.0)) + 20.0).abs() < 1e-9);
+        assert_eq!(score_of(0.0), 0.0);
+        // two p = 1 give p = 1; Fisher of (p, 1) is larger than p
+        assert!(fisher_ln_p([0.0, 0.0]).abs() < 1e-12);
+        let single = 1e-4f64.ln();
+        let combined = fisher_ln_p([single, 0.0]);
+        assert!(combined > single && combined < 0.0);
     }
 }

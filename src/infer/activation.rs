@@ -30,6 +30,7 @@ impl Activation {
 /// Rational tanh: odd degree-13 numerator over even degree-6 denominator,
 /// inputs clamped to ±9 where float tanh is ±1.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Eigen's coefficients, as published
 pub fn tanh(x: f32) -> f32 {
     let x = x.clamp(-9.0, 9.0);
     let x2 = x * x;

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use super::score::{Models, ScoreError, format_timestamp, score_file};
 use crate::config::StreamConfig;
+use crate::pipeline::Verdict;
 use crate::source::decode::{FieldValue, parse_timestamp};
-use crate::source::file::{BadRows, infer_schema};
+use crate::source::file::{ReadOptions, TimeOrder, infer_schema};
 use crate::source::schema::TimestampFormat;
 
 /// Reward weights of an application profile.
@@ -92,8 +93,8 @@ fn file_error(path: &Path, message: impl std::fmt::Display) -> NabError {
 /// have an entry in the labels.
 pub fn load_corpus(data_dir: &Path, labels_path: &Path) -> Result<Vec<LabelledSeries>, NabError> {
     let text = std::fs::read_to_string(labels_path).map_err(|e| file_error(labels_path, e))?;
-    let labels: BTreeMap<String, Vec<[String; 2]>> =
-        serde_json::from_str(&text).map_err(|e| file_error(labels_path, format!("not NAB windows JSON: {e}")))?;
+    let labels: BTreeMap<String, Vec<[String; 2]>> = serde_json::from_str(&text)
+        .map_err(|e| file_error(labels_path, format!("not NAB windows JSON: {e}")))?;
     let mut files = Vec::new();
     collect_csv(data_dir, &mut files).map_err(|e| file_error(data_dir, e))?;
     files.sort();
@@ -104,19 +105,24 @@ pub fn load_corpus(data_dir: &Path, labels_path: &Path) -> Result<Vec<LabelledSe
         .into_iter()
         .map(|path| {
             let name = relative_name(data_dir, &path);
-            let windows = labels
-                .get(&name)
-                .ok_or_else(|| NabError::Corpus(format!("{name} has no entry in {}", labels_path.display())))?;
+            let windows = labels.get(&name).ok_or_else(|| {
+                NabError::Corpus(format!("{name} has no entry in {}", labels_path.display()))
+            })?;
             let timestamps_ms = read_column_times(&path)?;
             let windows = windows
                 .iter()
                 .map(|[start, end]| {
-                    let bound = |s: &str| parse_time(s).ok_or_else(|| file_error(labels_path, format!("bad time {s:?}")));
+                    let bound = |s: &str| {
+                        parse_time(s)
+                            .ok_or_else(|| file_error(labels_path, format!("bad time {s:?}")))
+                    };
                     let (start, end) = (bound(start)?, bound(end)?);
                     let first = timestamps_ms.partition_point(|&t| t < start);
                     let last = timestamps_ms.partition_point(|&t| t <= end);
                     if last <= first {
-                        return Err(NabError::Corpus(format!("{name}: window {start}..{end} holds no row")));
+                        return Err(NabError::Corpus(format!(
+                            "{name}: window {start}..{end} holds no row"
+                        )));
                     }
                     Ok((first, last - 1))
                 })
@@ -163,7 +169,11 @@ fn read_column_times(path: &Path) -> Result<Vec<i64>, NabError> {
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| file_error(path, e))?;
         let text = record.get(0).unwrap_or_default();
-        times.push(parse_time(text).ok_or_else(|| file_error(path, format!("line {}: bad timestamp {text:?}", i + 2)))?);
+        times.push(
+            parse_time(text).ok_or_else(|| {
+                file_error(path, format!("line {}: bad timestamp {text:?}", i + 2))
+            })?,
+        );
     }
     Ok(times)
 }
@@ -174,7 +184,10 @@ fn read_column_times(path: &Path) -> Result<Vec<i64>, NabError> {
 pub fn read_scores(scores_dir: &Path, series: &LabelledSeries) -> Result<Vec<f64>, NabError> {
     let relative = Path::new(&series.name);
     let folder = scores_dir.join(relative.parent().unwrap_or(Path::new("")));
-    let file_name = relative.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+    let file_name = relative
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or_default();
     let entries = std::fs::read_dir(&folder).map_err(|e| file_error(&folder, e))?;
     let mut candidates: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -187,12 +200,21 @@ pub fn read_scores(scores_dir: &Path, series: &LabelledSeries) -> Result<Vec<f64
     candidates.sort();
     let path = match candidates.as_slice() {
         [one] => one.clone(),
-        [] => return Err(NabError::Corpus(format!("no scores for {} in {}", series.name, folder.display()))),
+        [] => {
+            return Err(NabError::Corpus(format!(
+                "no scores for {} in {}",
+                series.name,
+                folder.display()
+            )));
+        }
         many => {
             return Err(NabError::Corpus(format!(
                 "several score files for {}: {}",
                 series.name,
-                many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     };
@@ -207,15 +229,18 @@ pub fn read_scores(scores_dir: &Path, series: &LabelledSeries) -> Result<Vec<f64
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| file_error(&path, e))?;
         let cell = record.get(column).unwrap_or_default().trim();
-        scores.push(
-            cell.parse::<f64>()
-                .map_err(|_| file_error(&path, format!("line {}: bad anomaly_score {cell:?}", i + 2)))?,
-        );
+        scores.push(cell.parse::<f64>().map_err(|_| {
+            file_error(&path, format!("line {}: bad anomaly_score {cell:?}", i + 2))
+        })?);
     }
     if scores.len() != series.timestamps_ms.len() {
         return Err(file_error(
             &path,
-            format!("{} scores for {} data rows", scores.len(), series.timestamps_ms.len()),
+            format!(
+                "{} scores for {} data rows",
+                scores.len(),
+                series.timestamps_ms.len()
+            ),
         ));
     }
     Ok(scores)
@@ -246,7 +271,12 @@ struct SweepPoint {
 
 /// Rewards of every scorable row of one series (NAB's `calcSweepScore`).
 /// Window ids start at `first_window`.
-fn sweep_points(series: &LabelledSeries, scores: &[f64], profile: &Profile, first_window: usize) -> Vec<SweepPoint> {
+fn sweep_points(
+    series: &LabelledSeries,
+    scores: &[f64],
+    profile: &Profile,
+    first_window: usize,
+) -> Vec<SweepPoint> {
     let rows = scores.len();
     let probation = probationary_rows(rows);
     let max_tp = scaled_sigmoid(-1.0);
@@ -264,7 +294,10 @@ fn sweep_points(series: &LabelledSeries, scores: &[f64], profile: &Profile, firs
         let (reward, window) = match (current, previous) {
             (Some((id, right, width)), _) => {
                 let position = -((right - i + 1) as f64) / width;
-                (scaled_sigmoid(position) * profile.tp_weight / max_tp, Some(id))
+                (
+                    scaled_sigmoid(position) * profile.tp_weight / max_tp,
+                    Some(id),
+                )
             }
             (None, Some((right, width))) => {
                 let position = (i as f64 - right as f64).abs() / (width - 1.0);
@@ -273,7 +306,11 @@ fn sweep_points(series: &LabelledSeries, scores: &[f64], profile: &Profile, firs
             (None, None) => (-profile.fp_weight, None),
         };
         if i >= probation {
-            points.push(SweepPoint { score, reward, window });
+            points.push(SweepPoint {
+                score,
+                reward,
+                window,
+            });
         }
         if let Some((_, right, width)) = current
             && i == right
@@ -290,11 +327,16 @@ fn sweep_points(series: &LabelledSeries, scores: &[f64], profile: &Profile, firs
 /// a window is worth -fn_weight until detected, then its best (earliest)
 /// detection's reward; every detection outside a window adds its (negative)
 /// reward. Returns (score, threshold, detected windows, false positives).
-fn best_threshold(mut points: Vec<SweepPoint>, windows: usize, profile: &Profile) -> (f64, f64, usize, usize) {
+fn best_threshold(
+    mut points: Vec<SweepPoint>,
+    windows: usize,
+    profile: &Profile,
+) -> (f64, f64, usize, usize) {
     points.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut window_value = vec![-profile.fn_weight; windows];
     let mut detected = vec![false; windows];
-    let scorable_windows: std::collections::HashSet<usize> = points.iter().filter_map(|p| p.window).collect();
+    let scorable_windows: std::collections::HashSet<usize> =
+        points.iter().filter_map(|p| p.window).collect();
     let mut score = -profile.fn_weight * scorable_windows.len() as f64;
     let (mut detected_count, mut false_positives) = (0, 0);
     let mut best = (score, 1.1, 0, 0);
@@ -328,7 +370,11 @@ fn best_threshold(mut points: Vec<SweepPoint>, windows: usize, profile: &Profile
 }
 
 /// Scores a corpus under one profile. `scores[i]` belongs to `corpus[i]`.
-pub fn score_corpus(corpus: &[LabelledSeries], scores: &[Vec<f64>], profile: &Profile) -> ProfileScore {
+pub fn score_corpus(
+    corpus: &[LabelledSeries],
+    scores: &[Vec<f64>],
+    profile: &Profile,
+) -> ProfileScore {
     let mut points = Vec::new();
     let mut windows = 0;
     for (series, series_scores) in corpus.iter().zip(scores) {
@@ -336,9 +382,15 @@ pub fn score_corpus(corpus: &[LabelledSeries], scores: &[Vec<f64>], profile: &Pr
         windows += series.windows.len();
     }
     // The null detector detects nothing: every window with a scorable row is missed.
-    let null = -profile.fn_weight * points.iter().filter_map(|p| p.window).collect::<std::collections::HashSet<_>>().len() as f64;
+    let null = -profile.fn_weight
+        * points
+            .iter()
+            .filter_map(|p| p.window)
+            .collect::<std::collections::HashSet<_>>()
+            .len() as f64;
     let perfect = windows as f64 * profile.tp_weight;
-    let (raw, threshold, detected_windows, false_positives) = best_threshold(points, windows, profile);
+    let (raw, threshold, detected_windows, false_positives) =
+        best_threshold(points, windows, profile);
     ProfileScore {
         profile: *profile,
         normalized: 100.0 * (raw - null) / (perfect - null),
@@ -348,6 +400,91 @@ pub fn score_corpus(corpus: &[LabelledSeries], scores: &[Vec<f64>], profile: &Pr
         windows,
         false_positives,
     }
+}
+
+/// Scores every series of the corpus in online mode, `threads` at a time.
+/// Each series gets `config` with its schema read from the series' header
+/// when `config` is `None`.
+pub fn online_scores(
+    corpus: &[LabelledSeries],
+    config: Option<&StreamConfig>,
+    threads: usize,
+) -> Result<Vec<Vec<f64>>, ScoreError> {
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Vec<f64>, ScoreError>>> =
+        (0..corpus.len()).map(|_| None).collect();
+    let slots = Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1).min(corpus.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(series) = corpus.get(i) else { break };
+                    let result = score_series_online(series, config);
+                    slots.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every series scored"))
+        .collect()
+}
+
+fn score_series_online(
+    series: &LabelledSeries,
+    config: Option<&StreamConfig>,
+) -> Result<Vec<f64>, ScoreError> {
+    let config = match config {
+        Some(config) => config.clone(),
+        None => StreamConfig::for_schema(infer_schema(&series.path, &[])?),
+    };
+    let read = ReadOptions {
+        time_order: TimeOrder::FileOrder,
+        ..ReadOptions::default()
+    };
+    let scored = score_file(&series.path, Arc::new(config), &Models::Online, read)?;
+    Ok(scored
+        .rows
+        .iter()
+        .map(|r| alert_score(&r.verdict))
+        .collect())
+}
+
+/// What NAB is given for a row: the score of a raised flag, 0 otherwise.
+/// The daemon publishes flags, so they are what the benchmark measures;
+/// NAB's sweep then chooses how strong a flag must be to count.
+pub fn alert_score(verdict: &Verdict) -> f64 {
+    if verdict.flag { verdict.score } else { 0.0 }
+}
+
+/// Writes scores in NAB's results layout, `DIR/<category>/<detector>_<name>.csv`
+/// with columns `timestamp,anomaly_score`, so NAB's own tools can read them.
+pub fn write_scores(
+    dir: &Path,
+    detector: &str,
+    corpus: &[LabelledSeries],
+    scores: &[Vec<f64>],
+) -> std::io::Result<()> {
+    for (series, series_scores) in corpus.iter().zip(scores) {
+        let relative = Path::new(&series.name);
+        let folder = dir.join(relative.parent().unwrap_or(Path::new("")));
+        std::fs::create_dir_all(&folder)?;
+        let file_name = relative
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("series.csv");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(
+            folder.join(format!("{detector}_{file_name}")),
+        )?);
+        writeln!(out, "timestamp,anomaly_score")?;
+        for (&t, s) in series.timestamps_ms.iter().zip(series_scores) {
+            writeln!(out, "{},{s}", format_timestamp(t))?;
+        }
+        out.flush()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -399,7 +536,10 @@ mod tests {
         scores[20] = 0.95;
         scores[69] = 0.95;
         let result = score_corpus(&corpus, &[scores], &standard);
-        assert!((result.raw - (tp - 0.11 + late_fp)).abs() < 1e-12, "{result:?}");
+        assert!(
+            (result.raw - (tp - 0.11 + late_fp)).abs() < 1e-12,
+            "{result:?}"
+        );
         assert_eq!((result.threshold, result.false_positives), (0.9, 2));
 
         // A detection in the probationary period is never scored.
@@ -424,57 +564,4 @@ mod tests {
         let result = score_corpus(&corpus, &[vec![0.0; 100]], &PROFILES[2]);
         assert_eq!((result.raw, result.normalized), (-2.0, 0.0));
     }
-}
-
-/// Scores every series of the corpus in online mode, `threads` at a time.
-/// Each series gets `config` with its schema read from the series' header
-/// when `config` is `None`.
-pub fn online_scores(
-    corpus: &[LabelledSeries],
-    config: Option<&StreamConfig>,
-    threads: usize,
-) -> Result<Vec<Vec<f64>>, ScoreError> {
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Vec<f64>, ScoreError>>> = (0..corpus.len()).map(|_| None).collect();
-    let slots = Mutex::new(&mut results);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1).min(corpus.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(series) = corpus.get(i) else { break };
-                    let result = score_series_online(series, config);
-                    slots.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
-                }
-            });
-        }
-    });
-    results.into_iter().map(|r| r.expect("every series scored")).collect()
-}
-
-fn score_series_online(series: &LabelledSeries, config: Option<&StreamConfig>) -> Result<Vec<f64>, ScoreError> {
-    let config = match config {
-        Some(config) => config.clone(),
-        None => StreamConfig::for_schema(infer_schema(&series.path, &[])?),
-    };
-    let scored = score_file(&series.path, Arc::new(config), &Models::Online, BadRows::Fail)?;
-    Ok(scored.rows.iter().map(|r| r.verdict.score).collect())
-}
-
-/// Writes scores in NAB's results layout, `DIR/<category>/<detector>_<name>.csv`
-/// with columns `timestamp,anomaly_score`, so NAB's own tools can read them.
-pub fn write_scores(dir: &Path, detector: &str, corpus: &[LabelledSeries], scores: &[Vec<f64>]) -> std::io::Result<()> {
-    for (series, series_scores) in corpus.iter().zip(scores) {
-        let relative = Path::new(&series.name);
-        let folder = dir.join(relative.parent().unwrap_or(Path::new("")));
-        std::fs::create_dir_all(&folder)?;
-        let file_name = relative.file_name().and_then(|f| f.to_str()).unwrap_or("series.csv");
-        let mut out = std::io::BufWriter::new(std::fs::File::create(folder.join(format!("{detector}_{file_name}")))?);
-        writeln!(out, "timestamp,anomaly_score")?;
-        for (&t, s) in series.timestamps_ms.iter().zip(series_scores) {
-            writeln!(out, "{},{s}", format_timestamp(t))?;
-        }
-        out.flush()?;
-    }
-    Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::StreamConfig;
 use crate::learn::LearnError;
 use crate::pipeline::{ModelSource, Pipeline, ScoringModel, Status, Verdict};
-use crate::source::file::{BadRows, FileSource, InputError, SkippedRows, count_rows};
+use crate::source::file::{FileSource, InputError, ReadOptions, SkippedRows, count_rows};
 
 /// Where the replayed keys get their models.
 #[derive(Debug, Clone)]
@@ -47,7 +47,12 @@ pub enum ScoreError {
 /// Scores every row of `path`, in order, with no look-ahead: each verdict
 /// depends only on the rows before it (and, in online mode, on the file's
 /// length, which fixes the warm-up the way NAB's probationary period does).
-pub fn score_file(path: &Path, config: Arc<StreamConfig>, models: &Models, bad_rows: BadRows) -> Result<ScoredFile, ScoreError> {
+pub fn score_file(
+    path: &Path,
+    config: Arc<StreamConfig>,
+    models: &Models,
+    read: ReadOptions,
+) -> Result<ScoredFile, ScoreError> {
     let (source, warmup_events) = match models {
         Models::Bundle(model) => (ModelSource::Bundle(Arc::clone(model)), None),
         Models::Online => {
@@ -60,12 +65,15 @@ pub fn score_file(path: &Path, config: Arc<StreamConfig>, models: &Models, bad_r
         }
     };
     let mut pipeline = Pipeline::new(Arc::clone(&config), source);
-    let mut input = FileSource::open(path, config.schema.clone(), bad_rows)?;
+    let mut input = FileSource::open(path, config.schema.clone(), read)?;
     let mut rows = Vec::new();
     for row in input.by_ref() {
         let row = row?;
         let verdict = pipeline.process(&row.record)?;
-        rows.push(ScoredRow { line: row.line, verdict });
+        rows.push(ScoredRow {
+            line: row.line,
+            verdict,
+        });
     }
     Ok(ScoredFile {
         rows,
@@ -96,8 +104,16 @@ pub fn write_scores_csv(path: &Path, scored: &ScoredFile) -> Result<(), ScoreErr
             .errors
             .map(|e| e.map(|x| format!("{x:.6}")))
             .unwrap_or_else(|| [String::new(), String::new()]);
-        let threshold = if v.threshold.is_finite() { format!("{:.6}", v.threshold) } else { String::new() };
-        let top: Vec<String> = v.top_features.iter().map(|c| format!("{}={:.2}", c.feature, c.share)).collect();
+        let threshold = if v.threshold.is_finite() {
+            format!("{:.6}", v.threshold)
+        } else {
+            String::new()
+        };
+        let top: Vec<String> = v
+            .top_features
+            .iter()
+            .map(|c| format!("{}={:.2}", c.feature, c.share))
+            .collect();
         writeln!(
             out,
             "{},{},{},{status},{:.6},{threshold},{},{},{forecast},{reconstruction},{}",

@@ -146,13 +146,16 @@ mod tests {
     pub fn forecaster_gap(forecaster: &Forecaster, sequences: &Array3<f32>) -> f32 {
         let device = Device::flex();
         let [batch, time, inputs] = [sequences.dim().0, sequences.dim().1, sequences.dim().2];
-        let burn_out = forecaster.forward(Tensor::from_data(
-            TensorData::new(
-                sequences.iter().copied().collect::<Vec<_>>(),
-                [batch, time, inputs],
+        let (burn_out, _) = forecaster.forward(
+            Tensor::from_data(
+                TensorData::new(
+                    sequences.iter().copied().collect::<Vec<_>>(),
+                    [batch, time, inputs],
+                ),
+                &device,
             ),
-            &device,
-        ));
+            None,
+        );
         let burn_out = Array3::from_shape_vec(
             (batch, time, inputs),
             burn_out.into_data().try_to_vec::<f32>().unwrap(),

@@ -2,7 +2,7 @@
 //! the next input.
 
 use burn::module::Module;
-use burn::nn::{Gru, GruConfig, Linear, LinearConfig, Lstm, LstmConfig};
+use burn::nn::{Gru, GruConfig, Linear, LinearConfig, Lstm, LstmConfig, LstmState};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,8 @@ impl Default for ForecasterConfig {
     }
 }
 
+// Built once per model; boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum RecurrentLayer {
     Lstm(Lstm),
@@ -79,25 +81,77 @@ impl ForecasterConfig {
     }
 }
 
+/// Recurrent state carried from one chunk of a sequence to the next.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum RecurrentState {
+    Lstm(LstmState<2>),
+    /// [batch, hidden]
+    Gru(Tensor<2>),
+}
+
+impl RecurrentState {
+    /// The same values, cut from the autodiff graph (truncated backpropagation).
+    pub fn detach(self) -> RecurrentState {
+        match self {
+            RecurrentState::Lstm(s) => {
+                RecurrentState::Lstm(LstmState::new(s.cell.detach(), s.hidden.detach()))
+            }
+            RecurrentState::Gru(h) => RecurrentState::Gru(h.detach()),
+        }
+    }
+}
+
 impl Forecaster {
-    /// inputs [batch, time, inputs] -> next-step predictions [batch, time, inputs]
-    pub fn forward(&self, inputs: Tensor<3>) -> Tensor<3> {
-        let hidden = match &self.recurrent {
-            RecurrentLayer::Lstm(lstm) => lstm.forward(inputs, None).0,
-            RecurrentLayer::Gru(gru) => gru.forward(inputs, None),
+    /// Runs the sequence on from `state` (zero when `None`).
+    /// inputs [batch, time, inputs] -> (next-step predictions [batch, time, inputs], state after the last step)
+    pub fn forward(
+        &self,
+        inputs: Tensor<3>,
+        state: Option<RecurrentState>,
+    ) -> (Tensor<3>, RecurrentState) {
+        let (hidden, state) = match (&self.recurrent, state) {
+            (RecurrentLayer::Lstm(lstm), state) => {
+                let initial = match state {
+                    Some(RecurrentState::Lstm(s)) => Some(s),
+                    _ => None,
+                };
+                let (hidden, last) = lstm.forward(inputs, initial);
+                (hidden, RecurrentState::Lstm(last))
+            }
+            (RecurrentLayer::Gru(gru), state) => {
+                let initial = match state {
+                    Some(RecurrentState::Gru(h)) => Some(h),
+                    _ => None,
+                };
+                // [batch, time, hidden]
+                let hidden = gru.forward(inputs, initial);
+                let [batch, time, width] = hidden.dims();
+                let last = hidden
+                    .clone()
+                    .slice([0..batch, time - 1..time, 0..width])
+                    .reshape([batch, width]);
+                (hidden, RecurrentState::Gru(last))
+            }
         };
-        // [batch, time, hidden]
-        self.head.forward(hidden)
+        (self.head.forward(hidden), state)
     }
 
-    /// Mean squared error of the predictions for steps `burn_in + 1 ..`, each
-    /// made from the steps before it.
-    /// sequences [batch, time, inputs] -> scalar
-    pub fn loss(&self, sequences: Tensor<3>, burn_in: usize) -> Tensor<1> {
-        let [batch, time, inputs] = sequences.dims();
-        let predictions = self.forward(sequences.clone().slice([0..batch, 0..time - 1, 0..inputs]));
-        let predicted = predictions.slice([0..batch, burn_in..time - 1, 0..inputs]);
-        let actual = sequences.slice([0..batch, burn_in + 1..time, 0..inputs]);
-        (predicted - actual).square().mean()
+    /// Masked mean squared error of the predictions of `targets` (the
+    /// inputs shifted one step ahead), continuing from `state`.
+    /// inputs, targets [batch, time, inputs]; mask [batch, time, 1] (1 where
+    /// the target is a normal point) -> (scalar, state after the chunk)
+    pub fn loss(
+        &self,
+        inputs: Tensor<3>,
+        targets: Tensor<3>,
+        mask: Tensor<3>,
+        state: Option<RecurrentState>,
+    ) -> (Tensor<1>, RecurrentState) {
+        let [_, _, width] = inputs.dims();
+        let (predictions, state) = self.forward(inputs, state);
+        let squared = (predictions - targets).square() * mask.clone();
+        let weight = mask.sum().mul_scalar(width as f64).add_scalar(1e-9);
+        (squared.sum().div(weight), state)
     }
 }

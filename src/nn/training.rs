@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -96,8 +96,6 @@ pub struct Trained<M> {
 /// How a training run went, recorded in the bundle manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSummary {
-    pub train_samples: usize,
-    pub validation_samples: usize,
     pub epochs_run: usize,
     pub best_epoch: usize,
     pub best_validation_loss: f64,
@@ -131,58 +129,52 @@ pub fn init_seeded<M>(seed: u64, device: &Device, init: impl FnOnce(&Device) -> 
     init(device)
 }
 
-/// Trains `model` on batches of `train` samples, choosing the epoch with the
-/// lowest loss on `validation` (on the training loss when there is no
-/// validation set). `loss` turns a model and a slice of samples into the
-/// scalar to minimise, on the device given.
-pub fn fit<M, S>(
+/// Applies one optimiser step per call.
+pub struct Stepper {
+    optimizer: ModuleOptimizer,
+    learning_rate: f64,
+}
+
+impl Stepper {
+    /// Backpropagates `loss` and updates `model`; returns the updated model
+    /// and the loss value.
+    pub fn step<M: Module>(&mut self, model: M, loss: Tensor<1>) -> (M, f64) {
+        let value = scalar(&loss);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        (self.optimizer.step(self.learning_rate, model, grads), value)
+    }
+}
+
+/// Trains `model` epoch by epoch and keeps the epoch with the lowest
+/// validation loss, stopping after `patience_epochs` without improvement.
+/// `train_epoch` runs one epoch (on the autodiff device, stepping with the
+/// given [`Stepper`] and drawing from the seeded generator) and returns the
+/// model and its mean training loss; `validate` returns the validation loss
+/// of the model without autodiff (the training loss is used when it
+/// returns `None`).
+pub fn fit<M: Module + Clone>(
     mut model: M,
-    train: &[S],
-    validation: &[S],
     config: &TrainingConfig,
     progress: Progress,
     label: &str,
-    loss: impl Fn(&M, &[S], &Device) -> Tensor<1>,
-) -> Trained<M>
-where
-    M: Module + Clone,
-    S: Clone,
-{
+    mut train_epoch: impl FnMut(M, &mut Stepper, &mut StdRng) -> (M, f64),
+    validate: impl Fn(&M) -> Option<f64>,
+) -> Trained<M> {
     let started = Instant::now();
-    let device = training_device();
-    let eval_device = Device::flex();
-    let mut optimizer = AdamConfig::new().init();
+    let mut stepper = Stepper {
+        optimizer: AdamConfig::new().init(),
+        learning_rate: config.learning_rate,
+    };
     let mut rng = StdRng::seed_from_u64(config.seed ^ 0x9e37_79b9_7f4a_7c15);
-    let mut order: Vec<S> = train.to_vec();
     let bar = progress_bar(progress, config.max_epochs, label);
 
     let mut best: Option<(M, EpochLoss)> = None;
     let mut history = Vec::new();
     let mut since_best = 0;
     for epoch in 1..=config.max_epochs {
-        order.shuffle(&mut rng);
-        let epoch_samples = &order[..order.len().min(config.max_samples_per_epoch)];
-        let mut train_loss = 0.0;
-        let mut seen = 0usize;
-        for batch in epoch_samples.chunks(config.batch_size.max(1)) {
-            let batch_loss = loss(&model, batch, &device);
-            train_loss += scalar(&batch_loss) * batch.len() as f64;
-            seen += batch.len();
-            let grads = GradientsParams::from_grads(batch_loss.backward(), &model);
-            model = optimizer.step(config.learning_rate, model, grads);
-        }
-        train_loss /= seen.max(1) as f64;
-        let validation_loss = if validation.is_empty() {
-            train_loss
-        } else {
-            evaluate(
-                &model.valid(),
-                validation,
-                config.batch_size.max(1) * 8,
-                &eval_device,
-                &loss,
-            )
-        };
+        let (trained, train_loss) = train_epoch(model, &mut stepper, &mut rng);
+        model = trained;
+        let validation_loss = validate(&model.valid()).unwrap_or(train_loss);
         let report = EpochLoss {
             epoch,
             train: train_loss,
@@ -218,8 +210,6 @@ where
     Trained {
         model: best_model.valid(),
         summary: TrainingSummary {
-            train_samples: train.len(),
-            validation_samples: validation.len(),
             epochs_run: history.len(),
             best_epoch: best_report.epoch,
             best_validation_loss: best_report.validation,
@@ -229,21 +219,46 @@ where
     }
 }
 
-fn evaluate<M, S>(
-    model: &M,
+/// Mean of `loss` over `samples` in batches of `batch_size`, weighted by
+/// batch length.
+pub fn mean_loss<S>(
     samples: &[S],
     batch_size: usize,
-    device: &Device,
-    loss: &impl Fn(&M, &[S], &Device) -> Tensor<1>,
-) -> f64 {
-    let mut total = 0.0;
-    for batch in samples.chunks(batch_size) {
-        total += scalar(&loss(model, batch, device)) * batch.len() as f64;
+    mut loss: impl FnMut(&[S]) -> f64,
+) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
     }
-    total / samples.len() as f64
+    let total: f64 = samples
+        .chunks(batch_size.max(1))
+        .map(|batch| loss(batch) * batch.len() as f64)
+        .sum();
+    Some(total / samples.len() as f64)
 }
 
-fn scalar(tensor: &Tensor<1>) -> f64 {
+/// One epoch over `samples` in shuffled batches: at most
+/// `max_samples_per_epoch` of them, one optimiser step per batch.
+pub fn shuffled_epoch<M: Module, S: Clone>(
+    mut model: M,
+    samples: &mut [S],
+    config: &TrainingConfig,
+    stepper: &mut Stepper,
+    rng: &mut StdRng,
+    loss: impl Fn(&M, &[S]) -> Tensor<1>,
+) -> (M, f64) {
+    samples.shuffle(rng);
+    let epoch = &samples[..samples.len().min(config.max_samples_per_epoch)];
+    let mut total = 0.0;
+    for batch in epoch.chunks(config.batch_size.max(1)) {
+        let batch_loss = loss(&model, batch);
+        let (stepped, value) = stepper.step(model, batch_loss);
+        model = stepped;
+        total += value * batch.len() as f64;
+    }
+    (model, total / epoch.len().max(1) as f64)
+}
+
+pub fn scalar(tensor: &Tensor<1>) -> f64 {
     tensor
         .to_data()
         .try_to_vec::<f32>()

@@ -166,14 +166,22 @@ fn push_inputs(
                 .unwrap_or(feature.vocabulary.len());
             inputs.extend((0..feature.width()).map(|i| if i == hot { 1.0 } else { 0.0 }));
         }
-        Transform::HourOfDay => {
-            let ms_of_day = timestamp_ms.rem_euclid(86_400_000) as f64;
-            let angle = std::f64::consts::TAU * ms_of_day / 86_400_000.0;
-            inputs.extend([angle.sin() as f32, angle.cos() as f32]);
-        }
+        Transform::HourOfDay => inputs.extend(phase(timestamp_ms, DAY_MS, 0)),
+        Transform::DayOfWeek => inputs.extend(phase(timestamp_ms, 7 * DAY_MS, MONDAY_OFFSET_MS)),
         Transform::SecondsSincePrevious => inputs.push(0.0),
     }
     Ok(())
+}
+
+const DAY_MS: i64 = 86_400_000;
+/// The Unix epoch fell on a Thursday: the first Monday 00:00 is 4 days later.
+const MONDAY_OFFSET_MS: i64 = 4 * DAY_MS;
+
+/// Sine and cosine of the time's position in a cycle of `period_ms`.
+fn phase(timestamp_ms: i64, period_ms: i64, offset_ms: i64) -> [f32; 2] {
+    let position = (timestamp_ms - offset_ms).rem_euclid(period_ms) as f64 / period_ms as f64;
+    let angle = std::f64::consts::TAU * position;
+    [angle.sin() as f32, angle.cos() as f32]
 }
 
 fn number(value: Option<FieldValue<'_>>) -> Result<f64, FieldErrorKind> {
@@ -348,6 +356,18 @@ mod tests {
             let err = decoder.decode(&object(row)).unwrap_err();
             assert_eq!((err.column.as_str(), err.kind), (column, kind));
         }
+    }
+
+    #[test]
+    fn calendar_phases_start_at_midnight_and_monday() {
+        let monday_midnight = 1_704_067_200_000; // 2024-01-01T00:00:00Z, a Monday
+        assert_eq!(phase(monday_midnight, DAY_MS, 0), [0.0, 1.0]);
+        assert_eq!(
+            phase(monday_midnight, 7 * DAY_MS, MONDAY_OFFSET_MS),
+            [0.0, 1.0]
+        );
+        let [sin, cos] = phase(monday_midnight + 6 * 3_600_000, DAY_MS, 0);
+        assert!((sin - 1.0).abs() < 1e-6 && cos.abs() < 1e-6);
     }
 
     #[test]

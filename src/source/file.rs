@@ -49,6 +49,33 @@ pub enum BadRows {
     Skip,
 }
 
+/// Whether a key's timestamps may go backwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeOrder {
+    /// A timestamp earlier than the key's previous one is bad input.
+    #[default]
+    Strict,
+    /// Rows are taken in file order whatever their times (benchmarks whose
+    /// labels count rows, such as NAB, where one series repeats an hour).
+    FileOrder,
+}
+
+/// How a file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadOptions {
+    pub bad_rows: BadRows,
+    pub time_order: TimeOrder,
+}
+
+impl ReadOptions {
+    pub fn skipping_bad_rows(skip: bool) -> ReadOptions {
+        ReadOptions {
+            bad_rows: if skip { BadRows::Skip } else { BadRows::Fail },
+            time_order: TimeOrder::Strict,
+        }
+    }
+}
+
 /// A problem with an input file, located as precisely as it can be.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}{}{}: {kind}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default(), column.as_ref().map(|c| format!(": column {c:?}")).unwrap_or_default())]
@@ -192,7 +219,7 @@ pub struct FileSource {
     path: PathBuf,
     decoder: Decoder,
     rows: Rows,
-    bad_rows: BadRows,
+    options: ReadOptions,
     skipped: SkippedRows,
     last_timestamp_ms: HashMap<String, i64>,
     rows_read: u64,
@@ -200,7 +227,11 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    pub fn open(path: &Path, schema: Schema, bad_rows: BadRows) -> Result<FileSource, InputError> {
+    pub fn open(
+        path: &Path,
+        schema: Schema,
+        options: ReadOptions,
+    ) -> Result<FileSource, InputError> {
         let rows = match FileFormat::detect(path)? {
             FileFormat::JsonLines => Rows::JsonLines {
                 lines: BufReader::new(open(path)?).lines(),
@@ -246,7 +277,7 @@ impl FileSource {
             path: path.to_owned(),
             decoder: Decoder::new(schema),
             rows,
-            bad_rows,
+            options,
             skipped: SkippedRows::default(),
             last_timestamp_ms: HashMap::new(),
             rows_read: 0,
@@ -327,7 +358,8 @@ impl FileSource {
             }
         };
         let previous = self.last_timestamp_ms.get(&record.key).copied();
-        if let Some(previous_ms) = previous.filter(|p| *p > record.timestamp_ms) {
+        let backwards = self.options.time_order == TimeOrder::Strict;
+        if let Some(previous_ms) = previous.filter(|p| backwards && *p > record.timestamp_ms) {
             let kind = InputErrorKind::TimestampBackwards {
                 key: record.key.clone(),
                 previous_ms,
@@ -362,7 +394,7 @@ impl Iterator for FileSource {
                     self.rows_read += 1;
                     return Some(Ok(row));
                 }
-                Some(Err(e)) if self.bad_rows == BadRows::Skip && e.is_row_level() => {
+                Some(Err(e)) if self.options.bad_rows == BadRows::Skip && e.is_row_level() => {
                     self.rows_read += 1;
                     self.skipped.count(e);
                 }
@@ -501,13 +533,13 @@ mod tests {
 
     fn first_error(name: &str, text: &str, schema: Schema) -> String {
         let (_dir, path) = file(name, text);
-        let err = match FileSource::open(&path, schema, BadRows::Fail) {
+        let err = match FileSource::open(&path, schema, ReadOptions::default()) {
             Err(e) => e,
             Ok(source) => source.read_all().unwrap_err(),
         };
         let shown = err.to_string();
         shown
-            .rsplit_once(&*name)
+            .rsplit_once(name)
             .map(|(_, rest)| format!("{name}{rest}"))
             .unwrap()
     }
@@ -518,7 +550,7 @@ mod tests {
             "nab.csv",
             "timestamp,value\n2014-04-01 00:00:00,1.5\n2014-04-01 00:05:00,2\n",
         );
-        let (rows, skipped) = FileSource::open(&nab, nab_schema(), BadRows::Fail)
+        let (rows, skipped) = FileSource::open(&nab, nab_schema(), ReadOptions::default())
             .unwrap()
             .read_all()
             .unwrap();
@@ -533,7 +565,7 @@ mod tests {
         let (_d, skab) = file("skab.csv", skab_text);
         let schema = infer_schema(&skab, &["anomaly", "changepoint"]).unwrap();
         assert_eq!(schema.input_names(), ["A", "B"]);
-        let (rows, _) = FileSource::open(&skab, schema, BadRows::Fail)
+        let (rows, _) = FileSource::open(&skab, schema, ReadOptions::default())
             .unwrap()
             .read_all()
             .unwrap();
@@ -546,7 +578,7 @@ mod tests {
         let (_d, path) = file("x.jsonl", text);
         let mut schema = nab_schema();
         schema.key_field = Some("k".into());
-        let (rows, _) = FileSource::open(&path, schema, BadRows::Fail)
+        let (rows, _) = FileSource::open(&path, schema, ReadOptions::default())
             .unwrap()
             .read_all()
             .unwrap();
@@ -609,10 +641,11 @@ mod tests {
     fn skips_and_counts_bad_rows_when_asked() {
         let text = "timestamp,value\n1,1\n2,x\n3,3,3\n4,4\n";
         let (_d, path) = file("s.csv", text);
-        let (rows, skipped) = FileSource::open(&path, nab_schema(), BadRows::Skip)
-            .unwrap()
-            .read_all()
-            .unwrap();
+        let (rows, skipped) =
+            FileSource::open(&path, nab_schema(), ReadOptions::skipping_bad_rows(true))
+                .unwrap()
+                .read_all()
+                .unwrap();
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 5]);
         assert_eq!(skipped.total(), 2);
         assert_eq!(

@@ -79,6 +79,9 @@ pub enum Transform {
     OneHot,
     /// Sine and cosine of the hour of day of the event time (UTC); reads no field.
     HourOfDay,
+    /// Sine and cosine of the position in the week (UTC, Monday 00:00 = 0);
+    /// reads no field.
+    DayOfWeek,
     /// `ln(1 + seconds)` since the same key's previous event (0 for its
     /// first); reads no field.
     SecondsSincePrevious,
@@ -88,7 +91,17 @@ impl Transform {
     /// Whether the transform reads its own input field (the time-derived
     /// ones read the event time instead).
     pub fn reads_field(self) -> bool {
-        !matches!(self, Transform::HourOfDay | Transform::SecondsSincePrevious)
+        !matches!(
+            self,
+            Transform::HourOfDay | Transform::DayOfWeek | Transform::SecondsSincePrevious
+        )
+    }
+
+    /// Whether the inputs are context known in advance (the calendar)
+    /// rather than a measurement: models read them, but errors on them are
+    /// not evidence of an anomaly.
+    pub fn is_context(self) -> bool {
+        matches!(self, Transform::HourOfDay | Transform::DayOfWeek)
     }
 }
 
@@ -103,7 +116,7 @@ impl FeatureSpec {
         match self.transform {
             Transform::Identity | Transform::Log1p | Transform::SecondsSincePrevious => 1,
             Transform::OneHot => self.vocabulary.len() + 1,
-            Transform::HourOfDay => 2,
+            Transform::HourOfDay | Transform::DayOfWeek => 2,
         }
     }
 
@@ -116,7 +129,7 @@ impl FeatureSpec {
                 .map(|v| format!("{}={v}", self.name))
                 .chain(std::iter::once(format!("{}=<other>", self.name)))
                 .collect(),
-            Transform::HourOfDay => {
+            Transform::HourOfDay | Transform::DayOfWeek => {
                 vec![format!("{}_sin", self.name), format!("{}_cos", self.name)]
             }
             _ => vec![self.name.clone()],
@@ -221,6 +234,15 @@ impl Schema {
             .collect()
     }
 
+    /// For each model input, whether its errors count as evidence (false for
+    /// calendar context).
+    pub fn measured_inputs(&self) -> Vec<bool> {
+        self.features
+            .iter()
+            .flat_map(|f| std::iter::repeat_n(!f.transform.is_context(), f.width()))
+            .collect()
+    }
+
     /// Fields the input must have: key, timestamp and every field a feature reads.
     pub fn required_fields(&self) -> Vec<&str> {
         let mut fields: Vec<&str> = self.key_field.iter().map(String::as_str).collect();
@@ -263,10 +285,13 @@ mod tests {
             [[features]]
             name = "gap"
             transform = "seconds_since_previous"
+            [[features]]
+            name = "week"
+            transform = "day_of_week"
             "#,
         );
         schema.validate().unwrap();
-        assert_eq!(schema.input_width(), 1 + 3 + 2 + 1);
+        assert_eq!(schema.input_width(), 1 + 3 + 2 + 1 + 2);
         assert_eq!(
             schema.input_names(),
             [
@@ -276,10 +301,16 @@ mod tests {
                 "country=<other>",
                 "hour_sin",
                 "hour_cos",
-                "gap"
+                "gap",
+                "week_sin",
+                "week_cos"
             ]
         );
-        assert_eq!(schema.input_owner(), [0, 1, 1, 1, 2, 2, 3]);
+        assert_eq!(schema.input_owner(), [0, 1, 1, 1, 2, 2, 3, 4, 4]);
+        assert_eq!(
+            schema.measured_inputs(),
+            [true, true, true, true, false, false, true, false, false]
+        );
         assert_eq!(
             schema.required_fields(),
             ["account", "ts", "amount", "country"]
