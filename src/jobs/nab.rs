@@ -9,14 +9,13 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::score::{Models, ScoreError, format_timestamp, score_file};
 use crate::config::StreamConfig;
 use crate::pipeline::Verdict;
 use crate::source::decode::{FieldValue, parse_timestamp};
-use crate::source::file::{ReadOptions, TimeOrder, infer_schema};
+use crate::source::file::{ReadOptions, TimeOrder};
 use crate::source::schema::TimestampFormat;
 
 /// Reward weights of an application profile.
@@ -402,44 +401,27 @@ pub fn score_corpus(
     }
 }
 
+/// The settings `eval nab` uses unless given others (`examples/nab.toml`).
+pub fn default_config() -> StreamConfig {
+    toml::from_str(include_str!("../../examples/nab.toml")).expect("the shipped NAB config parses")
+}
+
 /// Scores every series of the corpus in online mode, `threads` at a time.
-/// Each series gets `config` with its schema read from the series' header
-/// when `config` is `None`.
 pub fn online_scores(
     corpus: &[LabelledSeries],
-    config: Option<&StreamConfig>,
+    config: &StreamConfig,
     threads: usize,
 ) -> Result<Vec<Vec<f64>>, ScoreError> {
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Vec<f64>, ScoreError>>> =
-        (0..corpus.len()).map(|_| None).collect();
-    let slots = Mutex::new(&mut results);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1).min(corpus.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(series) = corpus.get(i) else { break };
-                    let result = score_series_online(series, config);
-                    slots.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| r.expect("every series scored"))
-        .collect()
+    super::parallel_map(corpus, threads, |series| {
+        score_series_online(series, config)
+    })
 }
 
 fn score_series_online(
     series: &LabelledSeries,
-    config: Option<&StreamConfig>,
+    config: &StreamConfig,
 ) -> Result<Vec<f64>, ScoreError> {
-    let config = match config {
-        Some(config) => config.clone(),
-        None => StreamConfig::for_schema(infer_schema(&series.path, &[])?),
-    };
+    let config = config.clone();
     let read = ReadOptions {
         time_order: TimeOrder::FileOrder,
         ..ReadOptions::default()
@@ -556,6 +538,11 @@ mod tests {
         let earliest = (2.0 / (1.0 + (-5.0f64 * 15.0 / 20.0).exp()) - 1.0) / max_tp;
         assert!((result.raw - earliest).abs() < 1e-12, "{result:?}");
         assert_eq!(result.threshold, 0.7);
+    }
+
+    #[test]
+    fn shipped_config_is_valid() {
+        default_config().validate().unwrap();
     }
 
     #[test]
