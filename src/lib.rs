@@ -6,5 +6,6 @@ pub mod learn;
 pub mod nn;
 pub mod online;
 pub mod pipeline;
+pub mod simulate;
 pub mod source;
 pub mod state;

@@ -20,7 +20,6 @@ use crate::learn::LearnError;
 use crate::nn::training::Progress;
 use crate::online::OnlineLearner;
 use crate::source::Record;
-use crate::source::schema::Transform;
 use crate::state::scaler::{RunningScaler, ScalerStats};
 use crate::state::store::{EventClock, KeyState, KeyStore};
 
@@ -278,18 +277,10 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(config: Arc<StreamConfig>, source: ModelSource) -> Pipeline {
         let schema = &config.schema;
-        let mut slot = 0;
-        let mut since_previous_slots = Vec::new();
-        for feature in &schema.features {
-            if feature.transform == Transform::SecondsSincePrevious {
-                since_previous_slots.push(slot);
-            }
-            slot += feature.width();
-        }
         Pipeline {
+            since_previous_slots: schema.since_previous_slots(),
             input_owner: schema.input_owner(),
             measured: schema.measured_inputs(),
-            since_previous_slots,
             config,
             source,
             keys: KeyStore::default(),
@@ -427,18 +418,12 @@ impl Pipeline {
             let record = &records[i];
             let raw_row = raw.row(b);
             let raw_row = raw_row.as_slice().expect("contiguous");
-            let verdict = match errors[b] {
-                None => {
-                    state.scaler.observe(raw_row);
-                    Verdict::unscored(record, Status::Warming)
-                }
+            let (verdict, learned) = match errors[b] {
+                None => (Verdict::unscored(record, Status::Warming), true),
                 Some(errors) => {
                     let detection = state.detection.detect(&errors, &config.detect);
                     let is_anomaly = detection.judgement.is_anomaly;
-                    if !is_anomaly {
-                        state.scaler.observe(raw_row);
-                    }
-                    Verdict {
+                    let verdict = Verdict {
                         key: record.key.clone(),
                         timestamp_ms: record.timestamp_ms,
                         status: Status::Scored,
@@ -452,9 +437,13 @@ impl Pipeline {
                         } else {
                             Vec::new()
                         },
-                    }
+                    };
+                    (verdict, detection.learned)
                 }
             };
+            if learned {
+                state.scaler.observe(raw_row);
+            }
             let entry = self
                 .keys
                 .get_mut(&record.key)
@@ -464,10 +453,7 @@ impl Pipeline {
                 state,
             };
             if let Some(learner) = entry.learner.as_mut() {
-                learner.observe(
-                    raw_row,
-                    verdict.status == Status::Scored && !verdict.is_anomaly,
-                );
+                learner.observe(raw_row, learned);
                 if learner.refit_due(&config.online) {
                     let (refit_model, refit_state) = learner.learn(&config, self.progress)?;
                     scoring = Scoring {

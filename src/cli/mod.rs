@@ -3,6 +3,7 @@
 
 pub mod eval;
 pub mod score;
+pub mod train;
 
 use std::path::Path;
 
@@ -10,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use tidewatch::config::StreamConfig;
+use tidewatch::source::file::{ReadOptions, TimeOrder};
 
 /// Streaming anomaly detection: neural models learn what normal looks like
 /// in transaction and sensor streams and flag what leaves it.
@@ -25,6 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Learn a stream's normal behaviour from a file and write a model bundle.
+    Train(train::TrainArgs),
     /// Replay a file through the streaming path and write a score per row.
     Score(score::ScoreArgs),
     /// Score labelled benchmarks (NAB, SKAB) with their published metrics.
@@ -34,8 +38,34 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Train(args) => train::run(args),
         Command::Score(args) => score::run(args),
         Command::Eval(command) => eval::run(command),
+    }
+}
+
+/// How input files are read, shared by the commands that read them.
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// Skip rows that cannot be decoded (counted in the summary) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// Accept timestamps that go backwards and take rows in file order (by
+    /// default a key's time going backwards is bad input).
+    #[arg(long)]
+    pub file_order: bool,
+}
+
+impl ReadArgs {
+    pub fn options(&self) -> ReadOptions {
+        ReadOptions {
+            time_order: if self.file_order {
+                TimeOrder::FileOrder
+            } else {
+                TimeOrder::Strict
+            },
+            ..ReadOptions::skipping_bad_rows(self.skip_bad_rows)
+        }
     }
 }
 

@@ -71,6 +71,9 @@ pub struct Detection {
     pub score: f64,
     pub threshold: f64,
     pub judgement: Judgement,
+    /// The event was normal enough to learn from: the key's scaler, error
+    /// tails and (online) next refit take it in.
+    pub learned: bool,
 }
 
 impl DetectionState {
@@ -94,13 +97,15 @@ impl DetectionState {
         let score = self.score(errors);
         let threshold = self.threshold.value();
         let judgement = self.hygiene.judge(score >= threshold, &config.hygiene);
-        if !judgement.is_anomaly {
+        let learned = !judgement.is_anomaly && score < config.score.learn_below_score;
+        if learned {
             self.learn(errors, score, config);
         }
         Detection {
             score,
             threshold,
             judgement,
+            learned,
         }
     }
 

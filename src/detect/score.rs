@@ -13,8 +13,8 @@
 //! in ten thousand, 0.9 one in 10^10, and the most extreme events still rank
 //! above merely rare ones (no saturation).
 //!
-//! Only events judged normal are learned from, so a long anomaly never
-//! teaches the model that it is normal. Memory per key and detector is
+//! Only events judged normal, and scoring below `learn_below_score`, are
+//! learned from, so a long anomaly never teaches the model that it is normal. Memory per key and detector is
 //! bounded by `max_peaks`.
 
 use std::collections::VecDeque;
@@ -36,6 +36,12 @@ pub struct ScoreConfig {
     /// Events over which the rate of tail events is averaged.
     #[serde(default = "default_history_events")]
     pub history_events: u64,
+    /// Events scoring at or above this are never learned from, even when
+    /// they raise no flag: a developing anomaly must not teach the tails
+    /// that it is normal before it crosses the threshold (SPOT likewise
+    /// keeps only values below its alarm level as peaks).
+    #[serde(default = "default_learn_below_score")]
+    pub learn_below_score: f64,
 }
 
 fn default_tail_quantile() -> f64 {
@@ -47,6 +53,9 @@ fn default_max_peaks() -> usize {
 fn default_history_events() -> u64 {
     4000
 }
+fn default_learn_below_score() -> f64 {
+    0.5
+}
 
 impl Default for ScoreConfig {
     fn default() -> Self {
@@ -54,6 +63,7 @@ impl Default for ScoreConfig {
             tail_quantile: default_tail_quantile(),
             max_peaks: default_max_peaks(),
             history_events: default_history_events(),
+            learn_below_score: default_learn_below_score(),
         }
     }
 }
@@ -76,14 +86,23 @@ pub struct ErrorTail {
     pub scale: f64,
 }
 
+/// Fewest calibration peaks a tail is fitted to.
+const MIN_PEAKS: usize = 10;
+
 /// Shape bounds: a fitted bounded tail (γ < 0) would make anything past
 /// its end point impossible, and γ ≥ 1/2 has no variance to fit moments to.
 const MAX_SHAPE: f64 = 0.45;
 
 impl ErrorTail {
-    /// A tail fitted to calibration errors (normal events only).
+    /// A tail fitted to calibration errors (normal events only). With few
+    /// errors the tail starts lower, so that at least [`MIN_PEAKS`] of them
+    /// are peaks to fit.
     pub fn fit(errors: &[f64], config: &ScoreConfig) -> ErrorTail {
-        let threshold = quantile_of(errors, config.tail_quantile).unwrap_or(0.0);
+        let quantile = config
+            .tail_quantile
+            .min(1.0 - MIN_PEAKS as f64 / errors.len().max(1) as f64)
+            .max(0.5);
+        let threshold = quantile_of(errors, quantile).unwrap_or(0.0);
         let above: Vec<f32> = errors
             .iter()
             .filter(|&&e| e > threshold)

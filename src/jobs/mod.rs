@@ -3,6 +3,7 @@
 pub mod nab;
 pub mod score;
 pub mod skab;
+pub mod train;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

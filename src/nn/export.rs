@@ -4,14 +4,14 @@
 //! kernels pack the gates side by side so one matrix product computes them all.
 
 use burn::nn::{Gru, Linear, Lstm};
-use burn::tensor::Tensor;
-use ndarray::{Array1, Array2, Axis, concatenate};
+use burn::tensor::{Device, Tensor, TensorData};
+use ndarray::{Array1, Array2, Array3, Axis, concatenate, s};
 
 use super::autoencoder::Autoencoder;
 use super::forecaster::{Forecaster, RecurrentLayer};
 use crate::infer::activation::Activation;
 use crate::infer::dense::{Dense, DenseStack};
-use crate::infer::model::KernelModel;
+use crate::infer::model::{KernelModel, Scratch};
 use crate::infer::recurrent::{GruCell, LstmCell, RecurrentCell};
 
 pub fn kernel_model(
@@ -125,79 +125,71 @@ fn columns(blocks: impl Iterator<Item = Array2<f32>>) -> Array2<f32> {
     concatenate(Axis(1), &views).expect("gates share their row count")
 }
 
+/// The largest absolute difference between burn's forecaster and its
+/// kernels, running the kernels one step at a time as the stream does.
+/// sequences [batch, time, inputs]
+pub fn forecaster_gap(forecaster: &Forecaster, sequences: &Array3<f32>) -> f32 {
+    let device = Device::flex();
+    let (batch, time, inputs) = sequences.dim();
+    let data = TensorData::new(
+        sequences.iter().copied().collect::<Vec<_>>(),
+        [batch, time, inputs],
+    );
+    let (burn_out, _) = forecaster.forward(Tensor::from_data(data, &device), None);
+    let values = burn_out
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 output");
+    let burn_out =
+        Array3::from_shape_vec((batch, time, inputs), values).expect("shape matches data");
+    let model = KernelModel {
+        cell: recurrent_cell(&forecaster.recurrent),
+        head: dense(&forecaster.head, Activation::Identity),
+        autoencoder: DenseStack { layers: Vec::new() },
+        window_len: 1,
+    };
+    let mut state = Array2::zeros((batch, model.state_width()));
+    let mut out = Array2::zeros((batch, inputs));
+    let mut scratch = Scratch::default();
+    let mut worst = 0f32;
+    for t in 0..time {
+        model.advance(
+            sequences.slice(s![.., t, ..]),
+            state.view_mut(),
+            &mut scratch,
+        );
+        model.forecast_into(state.view(), out.view_mut());
+        let expected = burn_out.slice(s![.., t, ..]);
+        worst = worst.max((&out - &expected).iter().fold(0f32, |m, d| m.max(d.abs())));
+    }
+    worst
+}
+
+/// The largest absolute difference between burn's autoencoder and its kernels.
+/// windows [batch, window * inputs]
+pub fn autoencoder_gap(autoencoder: &Autoencoder, windows: &Array2<f32>) -> f32 {
+    let device = Device::flex();
+    let (batch, width) = windows.dim();
+    let data = TensorData::new(windows.iter().copied().collect::<Vec<_>>(), [batch, width]);
+    let expected = to_array2(autoencoder.forward(Tensor::from_data(data, &device)));
+    let stack = dense_stack(autoencoder);
+    let mut out = Array2::zeros((batch, width));
+    stack.forward_into(windows.view(), out.view_mut(), &mut Default::default());
+    (&out - &expected).iter().fold(0f32, |m, d| m.max(d.abs()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infer::model::Scratch;
     use crate::nn::autoencoder::AutoencoderConfig;
     use crate::nn::forecaster::{CellKind, ForecasterConfig};
-    use burn::tensor::{Device, Distribution, TensorData};
-    use ndarray::{Array3, s};
+    use burn::tensor::Distribution;
 
     fn random(shape: [usize; 3], seed: u64) -> Array3<f32> {
         let device = Device::flex();
         device.seed(seed);
         let t = Tensor::<3>::random(shape, Distribution::Normal(0.0, 1.5), &device);
         Array3::from_shape_vec(shape, t.into_data().try_to_vec::<f32>().unwrap()).unwrap()
-    }
-
-    /// The largest difference between burn's forward pass and the kernels,
-    /// running the kernels one step at a time as the stream does.
-    pub fn forecaster_gap(forecaster: &Forecaster, sequences: &Array3<f32>) -> f32 {
-        let device = Device::flex();
-        let [batch, time, inputs] = [sequences.dim().0, sequences.dim().1, sequences.dim().2];
-        let (burn_out, _) = forecaster.forward(
-            Tensor::from_data(
-                TensorData::new(
-                    sequences.iter().copied().collect::<Vec<_>>(),
-                    [batch, time, inputs],
-                ),
-                &device,
-            ),
-            None,
-        );
-        let burn_out = Array3::from_shape_vec(
-            (batch, time, inputs),
-            burn_out.into_data().try_to_vec::<f32>().unwrap(),
-        )
-        .unwrap();
-        let cell = recurrent_cell(&forecaster.recurrent);
-        let head = dense(&forecaster.head, Activation::Identity);
-        let model = KernelModel {
-            cell,
-            head,
-            autoencoder: DenseStack { layers: Vec::new() },
-            window_len: 1,
-        };
-        let mut state = Array2::zeros((batch, model.state_width()));
-        let mut out = Array2::zeros((batch, inputs));
-        let mut scratch = Scratch::default();
-        let mut worst = 0f32;
-        for t in 0..time {
-            model.advance(
-                sequences.slice(s![.., t, ..]),
-                state.view_mut(),
-                &mut scratch,
-            );
-            model.forecast_into(state.view(), out.view_mut());
-            let expected = burn_out.slice(s![.., t, ..]);
-            worst = worst.max((&out - &expected).iter().fold(0f32, |m, d| m.max(d.abs())));
-        }
-        worst
-    }
-
-    pub fn autoencoder_gap(autoencoder: &Autoencoder, windows: &Array2<f32>) -> f32 {
-        let device = Device::flex();
-        let (batch, width) = windows.dim();
-        let burn_out = autoencoder.forward(Tensor::from_data(
-            TensorData::new(windows.iter().copied().collect::<Vec<_>>(), [batch, width]),
-            &device,
-        ));
-        let expected = to_array2(burn_out);
-        let stack = dense_stack(autoencoder);
-        let mut out = Array2::zeros((batch, width));
-        stack.forward_into(windows.view(), out.view_mut(), &mut Default::default());
-        (&out - &expected).iter().fold(0f32, |m, d| m.max(d.abs()))
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! export to kernels and the model bundle on disk.
 
 pub mod autoencoder;
+pub mod bundle;
 pub mod data;
 pub mod export;
 pub mod forecaster;

@@ -234,6 +234,19 @@ impl Schema {
             .collect()
     }
 
+    /// Model inputs filled per key with the seconds since its previous event.
+    pub fn since_previous_slots(&self) -> Vec<usize> {
+        let mut slot = 0;
+        let mut slots = Vec::new();
+        for feature in &self.features {
+            if feature.transform == Transform::SecondsSincePrevious {
+                slots.push(slot);
+            }
+            slot += feature.width();
+        }
+        slots
+    }
+
     /// For each model input, whether its errors count as evidence (false for
     /// calendar context).
     pub fn measured_inputs(&self) -> Vec<bool> {
@@ -307,6 +320,7 @@ mod tests {
             ]
         );
         assert_eq!(schema.input_owner(), [0, 1, 1, 1, 2, 2, 3, 4, 4]);
+        assert_eq!(schema.since_previous_slots(), [6]);
         assert_eq!(
             schema.measured_inputs(),
             [true, true, true, true, false, false, true, false, false]

@@ -1,0 +1,435 @@
+//! The model bundle: the contract between training and serving.
+//!
+//! A bundle is a directory:
+//!
+//! - `manifest.json`: format version, the stream schema and the settings the
+//!   model was built with, scaler statistics, error tails and threshold from
+//!   calibration, a training summary with validation metrics, and the
+//!   SHA-256 of every weight file;
+//! - `forecaster.safetensors`, `autoencoder.safetensors`: weights in the
+//!   kernels' layout (gates packed; `[inputs, outputs]` matrices).
+//!
+//! Loading refuses an unknown format version, a weight file whose checksum
+//! differs, and weights whose shapes disagree with the manifest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2};
+use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::StreamConfig;
+use crate::detect::DetectConfig;
+use crate::detect::score::ErrorTail;
+use crate::detect::threshold::Threshold;
+use crate::infer::activation::Activation;
+use crate::infer::dense::{Dense, DenseStack};
+use crate::infer::model::KernelModel;
+use crate::infer::recurrent::{GruCell, LstmCell, RecurrentCell};
+use crate::learn::LearnSummary;
+use crate::nn::ModelConfig;
+use crate::nn::forecaster::CellKind;
+use crate::nn::training::TrainingConfig;
+use crate::pipeline::ScoringModel;
+use crate::source::Schema;
+use crate::state::StateConfig;
+use crate::state::scaler::ScalerStats;
+
+/// The manifest format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const MANIFEST: &str = "manifest.json";
+const FORECASTER_FILE: &str = "forecaster.safetensors";
+const AUTOENCODER_FILE: &str = "autoencoder.safetensors";
+
+/// Everything about a bundle but its weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// Version of tidewatch that wrote the bundle.
+    pub tidewatch_version: String,
+    /// Model name (the stream name) and a version derived from the weights.
+    pub model_name: String,
+    pub model_version: String,
+    pub created_at: String,
+    pub schema: Schema,
+    pub model: ModelConfig,
+    pub state: StateConfig,
+    pub detect: DetectConfig,
+    pub training: TrainingConfig,
+    pub scaler: ScalerStats,
+    /// Forecast and reconstruction error tails, in that order.
+    pub error_tails: [ErrorTail; 2],
+    pub threshold: Threshold,
+    pub summary: LearnSummary,
+    /// SHA-256 (hex) of each weight file, by file name.
+    pub weights: BTreeMap<String, String>,
+}
+
+/// A loaded bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub model: ScoringModel,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("{path}: not a tidewatch bundle manifest: {message}")]
+    Manifest { path: PathBuf, message: String },
+    #[error("{path}: bundle format version {found}; this tidewatch reads version {FORMAT_VERSION}")]
+    UnknownVersion { path: PathBuf, found: u32 },
+    #[error(
+        "{path}: checksum mismatch (manifest says {expected}, file has {found}): the bundle is corrupt or was modified"
+    )]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error("{path}: {message}")]
+    Weights { path: PathBuf, message: String },
+    #[error("the bundle was trained on a different schema: {0}")]
+    SchemaMismatch(String),
+}
+
+fn io_error(path: &Path, error: impl std::fmt::Display) -> BundleError {
+    BundleError::Io {
+        path: path.to_owned(),
+        message: error.to_string(),
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Bundle {
+    /// The stream config the bundle was built with (online settings default).
+    pub fn stream_config(&self) -> StreamConfig {
+        let m = &self.manifest;
+        StreamConfig {
+            model: m.model.clone(),
+            training: m.training.clone(),
+            detect: m.detect.clone(),
+            state: m.state.clone(),
+            ..StreamConfig::for_schema(m.schema.clone())
+        }
+    }
+
+    /// Checks that `schema` is the one the bundle was trained on, naming the
+    /// first difference.
+    pub fn check_schema(&self, schema: &Schema) -> Result<(), BundleError> {
+        let trained = &self.manifest.schema;
+        if trained == schema {
+            return Ok(());
+        }
+        let describe = |s: &Schema| serde_json::to_value(s).unwrap_or_default();
+        let (a, b) = (describe(trained), describe(schema));
+        let difference = match (&a, &b) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => a
+                .keys()
+                .chain(b.keys())
+                .find(|k| a.get(*k) != b.get(*k))
+                .map(|k| {
+                    format!(
+                        "{k}: bundle has {}, input has {}",
+                        a.get(k).map_or("nothing".into(), |v| v.to_string()),
+                        b.get(k).map_or("nothing".into(), |v| v.to_string())
+                    )
+                }),
+            _ => None,
+        };
+        Err(BundleError::SchemaMismatch(
+            difference.unwrap_or_else(|| "schemas differ".into()),
+        ))
+    }
+}
+
+/// Writes a bundle to `dir` (created if needed) and returns its manifest.
+pub fn save(
+    dir: &Path,
+    model: &ScoringModel,
+    config: &StreamConfig,
+    summary: &LearnSummary,
+) -> Result<Manifest, BundleError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let files = [
+        (FORECASTER_FILE, forecaster_tensors(&model.kernels)),
+        (
+            AUTOENCODER_FILE,
+            autoencoder_tensors(&model.kernels.autoencoder),
+        ),
+    ];
+    let mut weights = BTreeMap::new();
+    let mut digest = Sha256::new();
+    for (name, tensors) in &files {
+        let bytes = serialize(tensors).map_err(|e| io_error(&dir.join(name), e))?;
+        std::fs::write(dir.join(name), &bytes).map_err(|e| io_error(&dir.join(name), e))?;
+        let hash = sha256_hex(&bytes);
+        digest.update(hash.as_bytes());
+        weights.insert((*name).to_owned(), hash);
+    }
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        tidewatch_version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_name: config.schema.name.clone(),
+        model_version: hex::encode(&digest.finalize()[..6]),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        schema: config.schema.clone(),
+        model: config.model.clone(),
+        state: config.state.clone(),
+        detect: config.detect.clone(),
+        training: config.training.clone(),
+        scaler: model.scaler.clone(),
+        error_tails: model.error_tails.clone(),
+        threshold: model.threshold.clone(),
+        summary: summary.clone(),
+        weights,
+    };
+    let path = dir.join(MANIFEST);
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| io_error(&path, e))?;
+    std::fs::write(&path, text + "\n").map_err(|e| io_error(&path, e))?;
+    Ok(manifest)
+}
+
+/// Reads and checks a bundle.
+pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| BundleError::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    let version = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
+    match version {
+        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        Some(v) => {
+            return Err(BundleError::UnknownVersion {
+                path,
+                found: u32::try_from(v).unwrap_or(u32::MAX),
+            });
+        }
+        None => {
+            return Err(BundleError::Manifest {
+                path,
+                message: "no format_version".into(),
+            });
+        }
+    }
+    let manifest: Manifest = serde_json::from_value(value).map_err(|e| BundleError::Manifest {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let mut files = BTreeMap::new();
+    for name in [FORECASTER_FILE, AUTOENCODER_FILE] {
+        let file = dir.join(name);
+        let expected = manifest
+            .weights
+            .get(name)
+            .ok_or_else(|| BundleError::Manifest {
+                path: path.clone(),
+                message: format!("no checksum for {name}"),
+            })?;
+        let bytes = std::fs::read(&file).map_err(|e| io_error(&file, e))?;
+        let found = sha256_hex(&bytes);
+        if &found != expected {
+            return Err(BundleError::Checksum {
+                path: file,
+                expected: expected.clone(),
+                found,
+            });
+        }
+        files.insert(name, bytes);
+    }
+    let kernels = kernels_from(
+        &manifest,
+        dir,
+        &files[FORECASTER_FILE],
+        &files[AUTOENCODER_FILE],
+    )?;
+    let model = ScoringModel {
+        kernels,
+        scaler: manifest.scaler.clone(),
+        error_tails: manifest.error_tails.clone(),
+        threshold: manifest.threshold.clone(),
+    };
+    Ok(Bundle { manifest, model })
+}
+
+type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
+
+fn matrix(name: &str, m: &Array2<f32>) -> (String, Vec<usize>, Vec<f32>) {
+    (
+        name.to_owned(),
+        m.shape().to_vec(),
+        m.iter().copied().collect(),
+    )
+}
+
+fn vector(name: &str, v: &Array1<f32>) -> (String, Vec<usize>, Vec<f32>) {
+    (name.to_owned(), vec![v.len()], v.to_vec())
+}
+
+fn forecaster_tensors(kernels: &KernelModel) -> Tensors {
+    let mut tensors = match &kernels.cell {
+        RecurrentCell::Lstm(cell) => vec![
+            matrix("lstm.w_input", &cell.w_input),
+            matrix("lstm.w_hidden", &cell.w_hidden),
+            vector("lstm.bias", &cell.bias),
+        ],
+        RecurrentCell::Gru(cell) => vec![
+            matrix("gru.w_input", &cell.w_input),
+            matrix("gru.w_hidden", &cell.w_hidden),
+            vector("gru.b_input", &cell.b_input),
+            vector("gru.b_hidden", &cell.b_hidden),
+        ],
+    };
+    tensors.push(matrix("head.weight", &kernels.head.weight));
+    tensors.push(vector("head.bias", &kernels.head.bias));
+    tensors
+}
+
+fn autoencoder_tensors(stack: &DenseStack) -> Tensors {
+    stack
+        .layers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, layer)| {
+            [
+                matrix(&format!("layers.{i}.weight"), &layer.weight),
+                vector(&format!("layers.{i}.bias"), &layer.bias),
+            ]
+        })
+        .collect()
+}
+
+fn serialize(tensors: &Tensors) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, shape, values)| {
+            (
+                name.clone(),
+                shape.clone(),
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, data)| {
+            TensorView::new(Dtype::F32, shape.clone(), data).map(|view| (name.clone(), view))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize(views, None)
+}
+
+/// Reads named f32 tensors, checking each one's shape.
+struct WeightFile<'a> {
+    path: PathBuf,
+    tensors: safetensors::SafeTensors<'a>,
+}
+
+impl<'a> WeightFile<'a> {
+    fn parse(path: PathBuf, bytes: &'a [u8]) -> Result<WeightFile<'a>, BundleError> {
+        let tensors =
+            safetensors::SafeTensors::deserialize(bytes).map_err(|e| BundleError::Weights {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(WeightFile { path, tensors })
+    }
+
+    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, BundleError> {
+        let fail = |message: String| BundleError::Weights {
+            path: self.path.clone(),
+            message,
+        };
+        let view = self
+            .tensors
+            .tensor(name)
+            .map_err(|_| fail(format!("no tensor {name}")))?;
+        if view.dtype() != Dtype::F32 || view.shape() != shape {
+            return Err(fail(format!(
+                "tensor {name} is {:?} {:?}, the manifest implies F32 {shape:?}",
+                view.dtype(),
+                view.shape()
+            )));
+        }
+        Ok(view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f32>, BundleError> {
+        let values = self.values(name, &[rows, cols])?;
+        Ok(Array2::from_shape_vec((rows, cols), values).expect("shape checked"))
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Array1<f32>, BundleError> {
+        Ok(Array1::from(self.values(name, &[len])?))
+    }
+}
+
+fn kernels_from(
+    manifest: &Manifest,
+    dir: &Path,
+    forecaster: &[u8],
+    autoencoder: &[u8],
+) -> Result<KernelModel, BundleError> {
+    let inputs = manifest.schema.input_width();
+    let hidden = manifest.model.forecaster.hidden_size;
+    let window_len = manifest.model.window_len;
+    let f = WeightFile::parse(dir.join(FORECASTER_FILE), forecaster)?;
+    let cell = match manifest.model.forecaster.cell {
+        CellKind::Lstm => RecurrentCell::Lstm(LstmCell {
+            w_input: f.matrix("lstm.w_input", inputs, 4 * hidden)?,
+            w_hidden: f.matrix("lstm.w_hidden", hidden, 4 * hidden)?,
+            bias: f.vector("lstm.bias", 4 * hidden)?,
+        }),
+        CellKind::Gru => RecurrentCell::Gru(GruCell {
+            w_input: f.matrix("gru.w_input", inputs, 3 * hidden)?,
+            w_hidden: f.matrix("gru.w_hidden", hidden, 3 * hidden)?,
+            b_input: f.vector("gru.b_input", 3 * hidden)?,
+            b_hidden: f.vector("gru.b_hidden", 3 * hidden)?,
+        }),
+    };
+    let head = Dense {
+        weight: f.matrix("head.weight", hidden, inputs)?,
+        bias: f.vector("head.bias", inputs)?,
+        activation: Activation::Identity,
+    };
+    let a = WeightFile::parse(dir.join(AUTOENCODER_FILE), autoencoder)?;
+    let widths = manifest.model.autoencoder.widths(window_len * inputs);
+    let last = widths.len() - 2;
+    let layers = widths
+        .windows(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            Ok(Dense {
+                weight: a.matrix(&format!("layers.{i}.weight"), pair[0], pair[1])?,
+                bias: a.vector(&format!("layers.{i}.bias"), pair[1])?,
+                activation: if i < last {
+                    manifest.model.autoencoder.activation
+                } else {
+                    Activation::Identity
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, BundleError>>()?;
+    Ok(KernelModel {
+        cell,
+        head,
+        autoencoder: DenseStack { layers },
+        window_len,
+    })
+}
