@@ -81,7 +81,8 @@ pub struct Verdict {
     pub status: Status,
     /// Anomaly score in [0, 1] (0 unless scored).
     pub score: f64,
-    pub threshold: f64,
+    /// The key's threshold, once it is scored.
+    pub threshold: Option<f64>,
     /// The key is in an anomalous state.
     pub is_anomaly: bool,
     /// A flag is raised for this event (anomalous and not cooling down).
@@ -99,7 +100,7 @@ impl Verdict {
             timestamp_ms: record.timestamp_ms,
             status,
             score: 0.0,
-            threshold: f64::NAN,
+            threshold: None,
             is_anomaly: false,
             flag: false,
             errors: None,
@@ -428,7 +429,7 @@ impl Pipeline {
                         timestamp_ms: record.timestamp_ms,
                         status: Status::Scored,
                         score: detection.score,
-                        threshold: detection.threshold,
+                        threshold: Some(detection.threshold),
                         is_anomaly,
                         flag: detection.judgement.flag,
                         errors: Some(errors),

@@ -104,11 +104,7 @@ pub fn write_scores_csv(path: &Path, scored: &ScoredFile) -> Result<(), ScoreErr
             .errors
             .map(|e| e.map(|x| format!("{x:.6}")))
             .unwrap_or_else(|| [String::new(), String::new()]);
-        let threshold = if v.threshold.is_finite() {
-            format!("{:.6}", v.threshold)
-        } else {
-            String::new()
-        };
+        let threshold = v.threshold.map(|t| format!("{t:.6}")).unwrap_or_default();
         let top: Vec<String> = v
             .top_features
             .iter()

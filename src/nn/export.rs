@@ -122,7 +122,12 @@ pub fn to_array2(tensor: Tensor<2>) -> Array2<f32> {
 fn columns(blocks: impl Iterator<Item = Array2<f32>>) -> Array2<f32> {
     let blocks: Vec<Array2<f32>> = blocks.collect();
     let views: Vec<_> = blocks.iter().map(Array2::view).collect();
-    concatenate(Axis(1), &views).expect("gates share their row count")
+    // Row-major like every other weight matrix: the product kernels pick
+    // their summation order by layout, and a bundle loads row-major.
+    concatenate(Axis(1), &views)
+        .expect("gates share their row count")
+        .as_standard_layout()
+        .into_owned()
 }
 
 /// The largest absolute difference between burn's forecaster and its
