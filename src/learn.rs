@@ -27,7 +27,7 @@ use crate::nn::training::{
     Progress, Trained, TrainingConfig, TrainingSummary, fit, init_seeded, mean_loss, scalar,
     shuffled_epoch, training_device,
 };
-use crate::pipeline::{BatchBuffers, ScoringModel, advance_batch};
+use crate::pipeline::{BatchBuffers, ScoringModel, advance_batch, evidence_weights};
 use crate::state::scaler::ScalerStats;
 use crate::state::store::KeyState;
 
@@ -398,7 +398,7 @@ fn calibrate(
     config: &StreamConfig,
 ) -> Result<Calibration, LearnError> {
     let mut buffers = BatchBuffers::default();
-    let measured = config.schema.measured_inputs();
+    let evidence = evidence_weights(&config.schema);
     let mut states = Vec::with_capacity(series.len());
     let mut normal_errors: Vec<DetectorErrors> = Vec::new();
     let (mut forecast_sum, mut reconstruction_sum, mut validation_points) = (0.0, 0.0, 0usize);
@@ -412,7 +412,7 @@ fn calibrate(
                 &model.kernels,
                 std::slice::from_mut(&mut state),
                 row,
-                &measured,
+                &evidence,
                 config.state.input_clip,
                 &mut buffers,
             );

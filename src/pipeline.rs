@@ -6,6 +6,7 @@
 //! event in the same batch waits for its first (a "wave" later), so a batch
 //! gives exactly the verdicts that one-by-one processing would.
 
+use std::borrow::BorrowMut;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use crate::infer::{KernelModel, Scratch};
 use crate::learn::LearnError;
 use crate::nn::training::Progress;
 use crate::online::OnlineLearner;
-use crate::source::Record;
+use crate::source::{Record, Schema};
 use crate::state::scaler::{RunningScaler, ScalerStats};
 use crate::state::store::{EventClock, KeyState, KeyStore};
 
@@ -73,11 +74,10 @@ pub struct Contribution {
     pub share: f64,
 }
 
-/// What the pipeline made of one event.
+/// What the pipeline made of one event (verdicts come back in the order of
+/// their records, which carry the key and time).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
-    pub key: String,
-    pub timestamp_ms: i64,
     pub status: Status,
     /// Anomaly score in [0, 1] (0 unless scored).
     pub score: f64,
@@ -94,10 +94,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn unscored(record: &Record, status: Status) -> Verdict {
+    fn unscored(status: Status) -> Verdict {
         Verdict {
-            key: record.key.clone(),
-            timestamp_ms: record.timestamp_ms,
             status,
             score: 0.0,
             threshold: None,
@@ -132,13 +130,13 @@ fn sized(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
 
 /// Advances each key by one event and returns the per-detector errors
 /// (`None` while the key's window is filling). `raw` rows are the events'
-/// inputs before scaling: [batch, inputs]. Errors are measured on the
-/// inputs marked in `measured` only (calendar context is not evidence).
+/// inputs before scaling: [batch, inputs]. Each input's error counts with
+/// its `evidence` weight: 1 for measurements, 0 for calendar context.
 pub fn advance_batch(
     model: &KernelModel,
-    states: &mut [KeyState],
+    states: &mut [impl BorrowMut<KeyState>],
     raw: ArrayView2<f32>,
-    measured: &[bool],
+    evidence: &[f32],
     input_clip: f32,
     buffers: &mut BatchBuffers,
 ) -> Vec<Option<DetectorErrors>> {
@@ -153,7 +151,7 @@ pub fn advance_batch(
     sized(&mut buffers.forecast_sq, batch, inputs);
     sized(&mut buffers.reconstruction_sq, batch, inputs);
 
-    for (b, state) in states.iter_mut().enumerate() {
+    for (b, state) in states.iter_mut().map(BorrowMut::borrow_mut).enumerate() {
         let scaled = buffers
             .inputs
             .row_mut(b)
@@ -195,7 +193,7 @@ pub fn advance_batch(
     );
 
     let mut errors = Vec::with_capacity(batch);
-    for (b, state) in states.iter_mut().enumerate() {
+    for (b, state) in states.iter_mut().map(BorrowMut::borrow_mut).enumerate() {
         state
             .recurrent
             .copy_from_slice(buffers.states.row(b).as_slice().expect("contiguous row"));
@@ -204,42 +202,61 @@ pub fn advance_batch(
             errors.push(None);
             continue;
         }
-        let x = buffers.inputs.row(b);
-        let mut forecast_sum = 0.0f32;
-        for ((sq, &xi), &fi) in buffers
+        let forecast_sq = buffers
             .forecast_sq
             .row_mut(b)
+            .into_slice()
+            .expect("contiguous row");
+        for (((sq, &x), &f), &weight) in forecast_sq
             .iter_mut()
-            .zip(x)
-            .zip(buffers.forecasts.row(b))
+            .zip(row_of(&buffers.inputs, b))
+            .zip(row_of(&buffers.forecasts, b))
+            .zip(evidence)
         {
-            *sq = (xi - fi) * (xi - fi);
-            forecast_sum += *sq;
+            *sq = weight * (x - f) * (x - f);
         }
-        let window = buffers.windows.row(b);
-        let rebuilt = buffers.reconstructions.row(b);
-        let mut per_input = buffers.reconstruction_sq.row_mut(b);
+        let per_input = buffers
+            .reconstruction_sq
+            .row_mut(b)
+            .into_slice()
+            .expect("contiguous row");
         per_input.fill(0.0);
-        for (w, r) in window
-            .exact_chunks(inputs)
-            .into_iter()
-            .zip(rebuilt.exact_chunks(inputs))
+        for (window, rebuilt) in row_of(&buffers.windows, b)
+            .chunks_exact(inputs)
+            .zip(row_of(&buffers.reconstructions, b).chunks_exact(inputs))
         {
-            for (((acc, &wi), &ri), &m) in per_input.iter_mut().zip(w).zip(r).zip(measured) {
-                if m {
-                    *acc += (wi - ri) * (wi - ri);
-                }
+            for ((acc, &w), &r) in per_input.iter_mut().zip(window).zip(rebuilt) {
+                *acc += (w - r) * (w - r);
             }
         }
-        per_input.mapv_inplace(|v| v / model.window_len as f32);
-        let reconstruction_sum: f32 = per_input.sum();
-        let measured_count = measured.iter().filter(|m| **m).count().max(1) as f32;
+        let positions = model.window_len as f32;
+        for (acc, &weight) in per_input.iter_mut().zip(evidence) {
+            *acc *= weight / positions;
+        }
+        let forecast_sum: f32 = buffers.forecast_sq.row(b).sum();
+        let reconstruction_sum: f32 = buffers.reconstruction_sq.row(b).sum();
+        let measured = evidence.iter().sum::<f32>().max(1.0);
         errors.push(Some([
-            f64::from((forecast_sum / measured_count).sqrt()),
-            f64::from((reconstruction_sum / measured_count).sqrt()),
+            f64::from((forecast_sum / measured).sqrt()),
+            f64::from((reconstruction_sum / measured).sqrt()),
         ]));
     }
     errors
+}
+
+/// Row `b` of a row-major buffer.
+fn row_of(m: &Array2<f32>, b: usize) -> &[f32] {
+    let width = m.ncols();
+    &m.as_slice().expect("row-major buffer")[b * width..(b + 1) * width]
+}
+
+/// 1 for each model input whose error is evidence, 0 for calendar context.
+pub fn evidence_weights(schema: &Schema) -> Vec<f32> {
+    schema
+        .measured_inputs()
+        .into_iter()
+        .map(|m| if m { 1.0 } else { 0.0 })
+        .collect()
 }
 
 /// Where keys get their models.
@@ -253,7 +270,18 @@ pub enum ModelSource {
 
 struct Scoring {
     model: Arc<ScoringModel>,
-    state: KeyState,
+    /// Boxed: a batch moves each key's state out and back, and a pointer
+    /// moves cheaper than the state.
+    state: Box<KeyState>,
+}
+
+/// An event of a key that has a model, on its way through a batch.
+struct Member {
+    /// Position of the record in the batch.
+    index: usize,
+    scoring: Scoring,
+    /// `ln(1 + seconds)` since the key's previous event.
+    gap: f32,
 }
 
 #[derive(Default)]
@@ -269,7 +297,7 @@ pub struct Pipeline {
     source: ModelSource,
     since_previous_slots: Vec<usize>,
     input_owner: Vec<usize>,
-    measured: Vec<bool>,
+    evidence: Vec<f32>,
     keys: KeyStore<KeyEntry>,
     buffers: BatchBuffers,
     progress: Progress,
@@ -281,7 +309,7 @@ impl Pipeline {
         Pipeline {
             since_previous_slots: schema.since_previous_slots(),
             input_owner: schema.input_owner(),
-            measured: schema.measured_inputs(),
+            evidence: evidence_weights(schema),
             config,
             source,
             keys: KeyStore::default(),
@@ -319,17 +347,21 @@ impl Pipeline {
         let mut verdicts: Vec<Option<Verdict>> = vec![None; records.len()];
         for wave in waves(records) {
             // Keys that score, grouped by the model they share.
-            let mut groups: HashMap<usize, Vec<(usize, Scoring, Vec<f32>)>> = HashMap::new();
-            for i in wave {
-                let record = &records[i];
-                let raw = self.raw_inputs(record);
+            let mut groups: HashMap<usize, Vec<Member>> = HashMap::new();
+            for index in wave {
+                let record = &records[index];
                 let entry = self.keys.get_or_insert_with(&record.key, KeyEntry::default);
+                let gap = entry.clock.log_seconds_since_previous(record.timestamp_ms);
                 match entry.scoring.take() {
                     Some(scoring) => {
                         let group = Arc::as_ptr(&scoring.model) as usize;
-                        groups.entry(group).or_default().push((i, scoring, raw));
+                        groups.entry(group).or_default().push(Member {
+                            index,
+                            scoring,
+                            gap,
+                        });
                     }
-                    None => verdicts[i] = Some(self.learn_or_start(record, raw)?),
+                    None => verdicts[index] = Some(self.learn_or_start(record, gap)?),
                 }
             }
             for (_, members) in groups {
@@ -342,25 +374,18 @@ impl Pipeline {
             .collect())
     }
 
-    /// The record's inputs with the per-key slots filled in.
-    fn raw_inputs(&mut self, record: &Record) -> Vec<f32> {
-        let mut raw = record.inputs.clone();
-        let entry = self.keys.get_or_insert_with(&record.key, KeyEntry::default);
-        let gap = entry.clock.log_seconds_since_previous(record.timestamp_ms);
-        for &slot in &self.since_previous_slots {
-            raw[slot] = gap;
-        }
-        raw
-    }
-
     /// A key without a model: start it from the bundle, or learn from the
     /// event (online), training its model once the warm-up is complete.
-    fn learn_or_start(&mut self, record: &Record, raw: Vec<f32>) -> Result<Verdict, LearnError> {
+    fn learn_or_start(&mut self, record: &Record, gap: f32) -> Result<Verdict, LearnError> {
         let config = Arc::clone(&self.config);
         match self.source.clone() {
             ModelSource::Bundle(model) => {
-                let state = model.new_key_state(&config, None);
-                let group = vec![(0, Scoring { model, state }, raw)];
+                let state = Box::new(model.new_key_state(&config, None));
+                let group = vec![Member {
+                    index: 0,
+                    scoring: Scoring { model, state },
+                    gap,
+                }];
                 let mut verdict = vec![None];
                 self.score_group(std::slice::from_ref(record), group, &mut verdict)?;
                 Ok(verdict.pop().flatten().expect("scored"))
@@ -369,19 +394,21 @@ impl Pipeline {
                 let entry = self
                     .keys
                     .get_mut(&record.key)
-                    .expect("entry created by raw_inputs");
+                    .expect("entry created by process_batch");
                 let learner = entry
                     .learner
                     .get_or_insert_with(|| OnlineLearner::new(warmup_events, &config.online));
+                let mut raw = vec![0.0; record.inputs.len()];
+                fill_raw(record, gap, &self.since_previous_slots, &mut raw);
                 learner.observe(&raw, true);
                 if learner.warmup_complete() {
                     let (model, state) = learner.learn(&config, self.progress)?;
                     entry.scoring = Some(Scoring {
                         model: Arc::new(model),
-                        state,
+                        state: Box::new(state),
                     });
                 }
-                Ok(Verdict::unscored(record, Status::Learning))
+                Ok(Verdict::unscored(Status::Learning))
             }
         }
     }
@@ -389,28 +416,31 @@ impl Pipeline {
     fn score_group(
         &mut self,
         records: &[Record],
-        members: Vec<(usize, Scoring, Vec<f32>)>,
+        members: Vec<Member>,
         verdicts: &mut [Option<Verdict>],
     ) -> Result<(), LearnError> {
         let config = Arc::clone(&self.config);
-        let model = Arc::clone(&members[0].1.model);
+        let model = Arc::clone(&members[0].scoring.model);
         let inputs = model.kernels.inputs();
         let mut raw = Array2::zeros((members.len(), inputs));
         let mut states = Vec::with_capacity(members.len());
         let mut indices = Vec::with_capacity(members.len());
-        for (b, (i, scoring, row)) in members.into_iter().enumerate() {
-            raw.row_mut(b)
-                .as_slice_mut()
-                .expect("contiguous")
-                .copy_from_slice(&row);
-            states.push(scoring.state);
-            indices.push(i);
+        for (b, member) in members.into_iter().enumerate() {
+            let row = raw.row_mut(b).into_slice().expect("contiguous");
+            fill_raw(
+                &records[member.index],
+                member.gap,
+                &self.since_previous_slots,
+                row,
+            );
+            states.push(member.scoring.state);
+            indices.push(member.index);
         }
         let errors = advance_batch(
             &model.kernels,
             &mut states,
             raw.view(),
-            &self.measured,
+            &self.evidence,
             config.state.input_clip,
             &mut self.buffers,
         );
@@ -420,13 +450,11 @@ impl Pipeline {
             let raw_row = raw.row(b);
             let raw_row = raw_row.as_slice().expect("contiguous");
             let (verdict, learned) = match errors[b] {
-                None => (Verdict::unscored(record, Status::Warming), true),
+                None => (Verdict::unscored(Status::Warming), true),
                 Some(errors) => {
                     let detection = state.detection.detect(&errors, &config.detect);
                     let is_anomaly = detection.judgement.is_anomaly;
                     let verdict = Verdict {
-                        key: record.key.clone(),
-                        timestamp_ms: record.timestamp_ms,
                         status: Status::Scored,
                         score: detection.score,
                         threshold: Some(detection.threshold),
@@ -459,7 +487,7 @@ impl Pipeline {
                     let (refit_model, refit_state) = learner.learn(&config, self.progress)?;
                     scoring = Scoring {
                         model: Arc::new(refit_model),
-                        state: refit_state,
+                        state: Box::new(refit_state),
                     };
                 }
             }
@@ -498,6 +526,14 @@ impl Pipeline {
         ranked.sort_by(|a, b| b.share.total_cmp(&a.share));
         ranked.truncate(self.config.detect.top_features);
         ranked
+    }
+}
+
+/// Writes the record's inputs into `out` with the per-key slots filled in.
+fn fill_raw(record: &Record, gap: f32, since_previous_slots: &[usize], out: &mut [f32]) {
+    out.copy_from_slice(&record.inputs);
+    for &slot in since_previous_slots {
+        out[slot] = gap;
     }
 }
 

@@ -84,7 +84,13 @@ pub struct ErrorTail {
     pub shape: f64,
     /// Fitted scale σ.
     pub scale: f64,
+    /// Peaks added since the last fit.
+    #[serde(default)]
+    pub unfitted_peaks: u32,
 }
+
+/// New peaks between refits of a tail.
+const REFIT_EVERY_PEAKS: u32 = 8;
 
 /// Fewest calibration peaks a tail is fitted to.
 const MIN_PEAKS: usize = 10;
@@ -120,6 +126,7 @@ impl ErrorTail {
             events: errors.len() as u64,
             shape: 0.0,
             scale: 0.0,
+            unfitted_peaks: 0,
         };
         tail.refit();
         tail
@@ -158,12 +165,18 @@ impl ErrorTail {
                 self.peaks.pop_front();
             }
             self.peaks.push_back((error - self.threshold) as f32);
-            self.refit();
+            self.unfitted_peaks += 1;
+            // The fit moves little with one more peak; refitting every few
+            // keeps the cost per peak O(1) on average.
+            if self.unfitted_peaks >= REFIT_EVERY_PEAKS || self.peaks.len() < 2 * MIN_PEAKS {
+                self.refit();
+            }
         }
     }
 
     /// Method-of-moments fit of the generalised Pareto distribution.
     fn refit(&mut self) {
+        self.unfitted_peaks = 0;
         let n = self.peaks.len() as f64;
         if n < 2.0 {
             self.shape = 0.0;

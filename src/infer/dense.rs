@@ -1,10 +1,10 @@
 //! Dense layers and stacks of them (the autoencoder, forecast heads).
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
 use super::activation::Activation;
-use super::linalg::{fill_rows, matmul_into};
+use super::linalg::matmul_into;
 
 /// `y = act(x · W + b)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,18 +25,12 @@ impl Dense {
         self.weight.ncols()
     }
 
-    /// input [batch, inputs] -> out [batch, outputs]
+    /// input [batch, inputs] -> out [batch, outputs] (row-major)
     pub fn forward_into(&self, input: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
-        fill_rows(out.view_mut(), self.bias.view());
-        matmul_into(input, self.weight.view(), out.view_mut(), true);
-        if self.activation != Activation::Identity {
-            for mut row in out.rows_mut() {
-                self.activation.apply(
-                    row.as_slice_mut()
-                        .expect("rows of a standard-layout buffer"),
-                );
-            }
-        }
+        matmul_into(input, self.weight.view(), out.view_mut(), false);
+        let rows = out.as_slice_mut().expect("row-major output");
+        let bias = self.bias.as_slice().expect("contiguous bias");
+        self.activation.apply_with_bias(rows, bias);
     }
 }
 
@@ -64,7 +58,8 @@ impl DenseStack {
         self.layers.last().map_or(0, Dense::outputs)
     }
 
-    /// input [batch, inputs] -> out [batch, outputs]; `scratch` is resized as needed.
+    /// input [batch, inputs] -> out [batch, outputs] (row-major);
+    /// `scratch` is resized as needed.
     pub fn forward_into(
         &self,
         input: ArrayView2<f32>,
@@ -72,34 +67,29 @@ impl DenseStack {
         scratch: &mut StackScratch,
     ) {
         let batch = input.nrows();
-        let widest = self.layers.iter().map(Dense::outputs).max().unwrap_or(0);
-        for buffer in &mut scratch.buffers {
-            if buffer.nrows() < batch || buffer.ncols() < widest {
-                *buffer = Array2::zeros((batch, widest));
+        let (last, hidden) = self.layers.split_last().expect("a stack has layers");
+        scratch
+            .hidden
+            .resize_with(hidden.len(), || Array2::zeros((0, 0)));
+        for (layer, buffer) in hidden.iter().zip(&mut scratch.hidden) {
+            if buffer.dim() != (batch, layer.outputs()) {
+                *buffer = Array2::zeros((batch, layer.outputs()));
             }
         }
-        let [current, next] = &mut scratch.buffers;
-        let mut out = out;
-        let last = self.layers.len() - 1;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let source = match i {
-                0 => input.view(),
-                _ => current.slice(s![..batch, ..layer.inputs()]),
-            };
-            if i == last {
-                layer.forward_into(source, out.view_mut());
-            } else {
-                layer.forward_into(source, next.slice_mut(s![..batch, ..layer.outputs()]));
-                std::mem::swap(current, next);
-            }
+        for (i, layer) in hidden.iter().enumerate() {
+            let (done, rest) = scratch.hidden.split_at_mut(i);
+            let source = done.last().map_or(input.view(), Array2::view);
+            layer.forward_into(source, rest[0].view_mut());
         }
+        let source = scratch.hidden.last().map_or(input.view(), Array2::view);
+        last.forward_into(source, out);
     }
 }
 
-/// Two ping-pong buffers for the hidden activations of a [`DenseStack`].
+/// One buffer per hidden layer of a [`DenseStack`].
 #[derive(Debug, Default, Clone)]
 pub struct StackScratch {
-    buffers: [Array2<f32>; 2],
+    hidden: Vec<Array2<f32>>,
 }
 
 #[cfg(test)]

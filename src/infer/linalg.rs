@@ -5,7 +5,7 @@
 //! 256, one thread): ndarray's own product (matrixmultiply, AVX2 only)
 //! 55 GFLOP/s, `gemm` 131 GFLOP/s.
 
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2};
 
 /// `out = a · b` (or `out += a · b` when `accumulate`), any strides.
 pub fn matmul_into(
@@ -49,13 +49,6 @@ pub fn matmul_into(
             false,
             gemm::Parallelism::None,
         );
-    }
-}
-
-/// Sets every row of `out` to `bias`.
-pub fn fill_rows(mut out: ArrayViewMut2<f32>, bias: ArrayView1<f32>) {
-    for mut row in out.rows_mut() {
-        row.assign(&bias);
     }
 }
 

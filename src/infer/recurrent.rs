@@ -5,10 +5,10 @@
 //! Gate equations and order follow burn's `Lstm` and `Gru` (reset after the
 //! hidden product), so weights exported from training score identically.
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, s};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
-use super::activation::{sigmoid_in_place, tanh, tanh_in_place};
-use super::linalg::{fill_rows, matmul_into};
+use super::activation::{sigmoid, tanh, widest_simd};
+use super::linalg::matmul_into;
 
 /// LSTM cell. Gates packed in the order input, forget, cell, output.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,64 +94,33 @@ impl RecurrentCell {
         match self {
             RecurrentCell::Lstm(cell) => {
                 let mut gates = CellScratch::sized(&mut scratch.input_gates, batch, 4 * hidden);
-                fill_rows(gates.view_mut(), cell.bias.view());
-                matmul_into(input, cell.w_input.view(), gates.view_mut(), true);
+                matmul_into(input, cell.w_input.view(), gates.view_mut(), false);
                 matmul_into(
                     state.slice(s![.., ..hidden]),
                     cell.w_hidden.view(),
                     gates.view_mut(),
                     true,
                 );
-                for (mut gate_row, mut state_row) in gates
-                    .axis_iter_mut(Axis(0))
-                    .zip(state.axis_iter_mut(Axis(0)))
-                {
-                    let g = gate_row.as_slice_mut().expect("contiguous gates");
-                    let (ifg, o) = g.split_at_mut(3 * hidden);
-                    let (i_f, cand) = ifg.split_at_mut(2 * hidden);
-                    sigmoid_in_place(i_f);
-                    sigmoid_in_place(o);
-                    tanh_in_place(cand);
-                    let (i, f) = i_f.split_at(hidden);
-                    let (h, c) = state_row
-                        .as_slice_mut()
-                        .expect("contiguous state")
-                        .split_at_mut(hidden);
-                    for j in 0..hidden {
-                        c[j] = f[j].mul_add(c[j], i[j] * cand[j]);
-                        h[j] = o[j] * tanh(c[j]);
-                    }
-                }
+                let gates = gates.into_slice().expect("contiguous gates");
+                let state = state.as_slice_mut().expect("contiguous state");
+                lstm_update(
+                    gates,
+                    cell.bias.as_slice().expect("contiguous bias"),
+                    state,
+                    hidden,
+                );
             }
             RecurrentCell::Gru(cell) => {
                 let mut gx = CellScratch::sized(&mut scratch.input_gates, batch, 3 * hidden);
-                fill_rows(gx.view_mut(), cell.b_input.view());
-                matmul_into(input, cell.w_input.view(), gx.view_mut(), true);
+                matmul_into(input, cell.w_input.view(), gx.view_mut(), false);
                 let mut gh = CellScratch::sized(&mut scratch.hidden_gates, batch, 3 * hidden);
-                fill_rows(gh.view_mut(), cell.b_hidden.view());
-                matmul_into(state.view(), cell.w_hidden.view(), gh.view_mut(), true);
-                for ((mut x_row, h_row), mut state_row) in gx
-                    .axis_iter_mut(Axis(0))
-                    .zip(gh.axis_iter(Axis(0)))
-                    .zip(state.axis_iter_mut(Axis(0)))
-                {
-                    let x = x_row.as_slice_mut().expect("contiguous gates");
-                    let hg = h_row.to_slice().expect("contiguous gates");
-                    let (zr, n) = x.split_at_mut(2 * hidden);
-                    for (v, w) in zr.iter_mut().zip(&hg[..2 * hidden]) {
-                        *v += w;
-                    }
-                    sigmoid_in_place(zr);
-                    let (z, r) = zr.split_at(hidden);
-                    for j in 0..hidden {
-                        n[j] = r[j].mul_add(hg[2 * hidden + j], n[j]);
-                    }
-                    tanh_in_place(n);
-                    let h = state_row.as_slice_mut().expect("contiguous state");
-                    for j in 0..hidden {
-                        h[j] = z[j].mul_add(h[j] - n[j], n[j]);
-                    }
-                }
+                matmul_into(state.view(), cell.w_hidden.view(), gh.view_mut(), false);
+                let gx = gx.into_slice().expect("contiguous gates");
+                let gh = gh.into_slice().expect("contiguous gates");
+                let state = state.as_slice_mut().expect("contiguous state");
+                let biases =
+                    [&cell.b_input, &cell.b_hidden].map(|b| b.as_slice().expect("contiguous bias"));
+                gru_update(gx, gh, biases[0], biases[1], state, hidden);
             }
         }
     }
@@ -159,6 +128,49 @@ impl RecurrentCell {
     /// The hidden part of a state matrix: [batch, hidden].
     pub fn hidden_of<'a>(&self, state: ArrayView2<'a, f32>) -> ArrayView2<'a, f32> {
         state.slice_move(s![.., ..self.hidden()])
+    }
+}
+
+widest_simd! {
+    /// Adds the biases, applies the LSTM gate activations and updates the
+    /// state of every row.
+    /// gates [batch * 4 * hidden] (i f g o products), bias [4 * hidden],
+    /// state [batch * 2 * hidden] ([h | c])
+    fn lstm_update(gates: &mut [f32], bias: &[f32], state: &mut [f32], hidden: usize) {
+        for (g, hc) in gates.chunks_exact_mut(4 * hidden).zip(state.chunks_exact_mut(2 * hidden)) {
+            g.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            let (i, rest) = g.split_at(hidden);
+            let (f, rest) = rest.split_at(hidden);
+            let (cand, o) = rest.split_at(hidden);
+            let (h, c) = hc.split_at_mut(hidden);
+            for j in 0..hidden {
+                c[j] = sigmoid(f[j]) * c[j] + sigmoid(i[j]) * tanh(cand[j]);
+                h[j] = sigmoid(o[j]) * tanh(c[j]);
+            }
+        }
+    }
+}
+
+widest_simd! {
+    /// Adds the biases, applies the GRU gates and updates the state of
+    /// every row.
+    /// gx, gh [batch * 3 * hidden] (z r n products of input and hidden),
+    /// bx, bh [3 * hidden], state [batch * hidden]
+    fn gru_update(gx: &mut [f32], gh: &mut [f32], bx: &[f32], bh: &[f32], state: &mut [f32], hidden: usize) {
+        for ((x, g), h) in gx.chunks_exact_mut(3 * hidden).zip(gh.chunks_exact_mut(3 * hidden)).zip(state.chunks_exact_mut(hidden)) {
+            x.iter_mut().zip(bx).for_each(|(v, b)| *v += b);
+            g.iter_mut().zip(bh).for_each(|(v, b)| *v += b);
+            let (xz, rest) = x.split_at(hidden);
+            let (xr, xn) = rest.split_at(hidden);
+            let (gz, rest) = g.split_at(hidden);
+            let (gr, gn) = rest.split_at(hidden);
+            for j in 0..hidden {
+                let z = sigmoid(xz[j] + gz[j]);
+                let reset = sigmoid(xr[j] + gr[j]);
+                let candidate = tanh(xn[j] + reset * gn[j]);
+                h[j] = z * (h[j] - candidate) + candidate;
+            }
+        }
     }
 }
 

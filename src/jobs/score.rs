@@ -23,6 +23,8 @@ pub enum Models {
 pub struct ScoredRow {
     /// 1-based line in the input file.
     pub line: u64,
+    pub key: String,
+    pub timestamp_ms: i64,
     pub verdict: Verdict,
 }
 
@@ -72,6 +74,8 @@ pub fn score_file(
         let verdict = pipeline.process(&row.record)?;
         rows.push(ScoredRow {
             line: row.line,
+            key: row.record.key,
+            timestamp_ms: row.record.timestamp_ms,
             verdict,
         });
     }
@@ -114,8 +118,8 @@ pub fn write_scores_csv(path: &Path, scored: &ScoredFile) -> Result<(), ScoreErr
             out,
             "{},{},{},{status},{:.6},{threshold},{},{},{forecast},{reconstruction},{}",
             row.line,
-            csv_field(&v.key),
-            format_timestamp(v.timestamp_ms),
+            csv_field(&row.key),
+            format_timestamp(row.timestamp_ms),
             v.score,
             u8::from(v.is_anomaly),
             u8::from(v.flag),

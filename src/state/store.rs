@@ -1,6 +1,7 @@
 //! Everything tidewatch remembers about one key, and the map of keys.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use foldhash::HashMapExt;
 
 use super::scaler::RunningScaler;
 use super::window::Window;
