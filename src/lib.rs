@@ -1,3 +1,35 @@
+//! tidewatch: streaming anomaly detection. Neural models learn what normal
+//! looks like in each stream (a recurrent forecaster and a reconstruction
+//! autoencoder); their errors become an anomaly score in [0, 1]; thresholds
+//! and alert hygiene turn scores into flags.
+//!
+//! # Layout
+//!
+//! One module per stage, in the order an event meets them:
+//!
+//! - [`source`]: the stream [`source::schema`], [`source::decode`] from raw
+//!   fields to a [`source::Record`], and [`source::file`] replay of CSV and
+//!   JSON Lines with one-line errors naming file, line and column.
+//! - [`state`]: per-key state: the input [`state::window`], the running
+//!   [`state::scaler`], and the [`state::store`] of keys.
+//! - [`infer`]: the hot path: hand-written kernels (LSTM and GRU steps,
+//!   dense layers, vectorised activations) over `ndarray` buffers.
+//! - [`detect`]: errors to scores ([`detect::score`], peaks-over-threshold
+//!   error tails), [`detect::threshold`] (fixed, quantile, streaming POT)
+//!   and [`detect::hygiene`] (persistence, cool-down).
+//! - [`pipeline`]: the streaming path that strings the stages together for
+//!   a micro-batch of events; `score`, calibration, online learning and the
+//!   daemon all run through it.
+//! - [`nn`]: the burn models ([`nn::forecaster`], [`nn::autoencoder`]), their
+//!   training data ([`nn::data`]) and loop ([`nn::training`]), export to
+//!   kernels ([`nn::export`]) and the model [`nn::bundle`] on disk.
+//! - [`learn`]: from series to a calibrated scoring model (train, export,
+//!   calibrate by replay); [`online`]: warm-up and refits per key.
+//! - [`jobs`]: offline batch jobs: [`jobs::train`], [`jobs::score`],
+//!   [`jobs::nab`] and [`jobs::skab`] benchmark scoring, [`jobs::demo`].
+//! - [`simulate`]: synthetic series with labelled anomalies.
+//! - [`config`]: a stream's TOML configuration.
+
 pub mod config;
 pub mod detect;
 pub mod infer;

@@ -5,31 +5,16 @@
 use std::sync::Arc;
 
 use tidewatch::config::StreamConfig;
+use tidewatch::jobs::demo::demo_config;
 use tidewatch::pipeline::{ModelSource, Pipeline, Status};
 use tidewatch::simulate::{Injected, SensorAnomaly, SensorSeries, SensorShape};
-use tidewatch::source::{Record, Schema};
+use tidewatch::source::Record;
 
 const WARMUP: u64 = 600;
 
+/// The demo's sensor settings (`examples/sensor.toml`) with a fixed warm-up.
 fn config() -> StreamConfig {
-    let mut config: StreamConfig = toml::from_str(
-        r#"
-        [schema]
-        name = "synthetic"
-        features = [{ name = "temperature" }, { name = "pressure" }]
-        [model]
-        window_len = 16
-        forecaster = { cell = "lstm", hidden_size = 16 }
-        autoencoder = { hidden_widths = [16, 4] }
-        [training]
-        max_epochs = 15
-        [online]
-        refit_every_events = 1000
-        [detect.hygiene]
-        cooldown_events = 100
-        "#,
-    )
-    .unwrap();
+    let mut config = demo_config();
     config.online.warmup_events = Some(WARMUP);
     config.validate().unwrap();
     config
@@ -125,12 +110,4 @@ fn clean_series_raise_no_flag_past_the_warmup() {
         let flagged = flags(&series);
         assert!(flagged.is_empty(), "seed {seed}: flags at {flagged:?}");
     }
-}
-
-#[test]
-fn identity_schema_helper_matches_the_config() {
-    assert_eq!(
-        config().schema.input_names(),
-        Schema::identity("x", "timestamp", &["temperature", "pressure"]).input_names()
-    );
 }

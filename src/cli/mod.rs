@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. Raw flags are checked and
 //! turned into library calls here; nothing below `cli` parses arguments.
 
+pub mod demo;
 pub mod eval;
 pub mod score;
 pub mod train;
@@ -27,6 +28,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Simulated pumps with injected anomalies through the detector: flags
+    /// as they happen, then precision and recall.
+    Demo(demo::DemoArgs),
     /// Learn a stream's normal behaviour from a file and write a model bundle.
     Train(train::TrainArgs),
     /// Replay a file through the streaming path and write a score per row.
@@ -38,6 +42,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Train(args) => train::run(args),
         Command::Score(args) => score::run(args),
         Command::Eval(command) => eval::run(command),

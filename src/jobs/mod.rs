@@ -1,5 +1,6 @@
 //! Offline batch jobs over files: replay scoring and benchmark evaluation.
 
+pub mod demo;
 pub mod nab;
 pub mod score;
 pub mod skab;
