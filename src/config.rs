@@ -171,6 +171,20 @@ mod tests {
         assert_eq!(config.training, TrainingConfig::default());
     }
 
+    /// The README documents every section; its example must stay valid.
+    #[test]
+    fn readme_example_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("```toml\n[schema]\nname = \"payments\"")
+            .expect("README has the example")
+            + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let config: StreamConfig = toml::from_str(&readme[start..end]).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.schema.input_width(), 1 + 4 + 2 + 1);
+    }
+
     #[test]
     fn refuses_unknown_keys_and_bad_values_in_one_line() {
         let dir = tempfile::tempdir().unwrap();
