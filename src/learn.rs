@@ -382,10 +382,14 @@ struct Calibration {
     validation_rmse: ValidationRmse,
 }
 
+/// Fewest validation scores a threshold is calibrated on alone.
+const MIN_CALIBRATION_SCORES: usize = 100;
+
 /// Replays each series through the streaming path with the new model,
 /// fits each detector's error tail to the errors of normal points (pooled
-/// over series), sets the threshold from their scores, and leaves each
-/// series' key state at its end, ready to go on.
+/// over series), calibrates the threshold on the scores of the validation
+/// part (all points when it holds fewer than [`MIN_CALIBRATION_SCORES`]),
+/// and leaves each series' key state at its end, ready to go on.
 ///
 /// The tails see the training part's errors too, which are smaller than
 /// live ones: that makes scores sensitive, which the thresholds' defaults
@@ -401,6 +405,7 @@ fn calibrate(
     let evidence = evidence_weights(&config.schema);
     let mut states = Vec::with_capacity(series.len());
     let mut normal_errors: Vec<DetectorErrors> = Vec::new();
+    let mut validation_errors: Vec<DetectorErrors> = Vec::new();
     let (mut forecast_sum, mut reconstruction_sum, mut validation_points) = (0.0, 0.0, 0usize);
     for (s, stats) in series.iter().zip(per_series) {
         let mut state = model.new_key_state(config, Some(stats));
@@ -420,6 +425,7 @@ fn calibrate(
             if s.usable[t] {
                 normal_errors.push(errors);
                 if t >= validation_from {
+                    validation_errors.push(errors);
                     forecast_sum += errors[0];
                     reconstruction_sum += errors[1];
                     validation_points += 1;
@@ -433,7 +439,12 @@ fn calibrate(
         ErrorTail::fit(&errors, &config.detect.score)
     });
     let fitted = DetectionState::new(model.error_tails.clone(), Threshold::Fixed { value: 1.0 });
-    let scores: Vec<f64> = normal_errors.iter().map(|e| fitted.score(e)).collect();
+    let calibration_errors = if validation_errors.len() >= MIN_CALIBRATION_SCORES {
+        &validation_errors
+    } else {
+        &normal_errors
+    };
+    let scores: Vec<f64> = calibration_errors.iter().map(|e| fitted.score(e)).collect();
     model.threshold = config.detect.threshold.calibrate(&scores)?;
     for state in &mut states {
         state.detection = DetectionState::new(model.error_tails.clone(), model.threshold.clone());

@@ -94,9 +94,7 @@ pub fn load_corpus(data_dir: &Path, labels_path: &Path) -> Result<Vec<LabelledSe
     let text = std::fs::read_to_string(labels_path).map_err(|e| file_error(labels_path, e))?;
     let labels: BTreeMap<String, Vec<[String; 2]>> = serde_json::from_str(&text)
         .map_err(|e| file_error(labels_path, format!("not NAB windows JSON: {e}")))?;
-    let mut files = Vec::new();
-    collect_csv(data_dir, &mut files).map_err(|e| file_error(data_dir, e))?;
-    files.sort();
+    let files = super::csv_files(data_dir).map_err(|e| file_error(data_dir, e))?;
     if files.is_empty() {
         return Err(file_error(data_dir, "no CSV files"));
     }
@@ -134,18 +132,6 @@ pub fn load_corpus(data_dir: &Path, labels_path: &Path) -> Result<Vec<LabelledSe
             })
         })
         .collect()
-}
-
-fn collect_csv(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_csv(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "csv") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 fn relative_name(root: &Path, path: &Path) -> String {

@@ -114,12 +114,10 @@ pub enum SkabError {
 /// The labelled files under `data_dir` (those with an `anomaly` column),
 /// sorted; the label-free file SKAB ships for training is left out.
 pub fn labelled_files(data_dir: &Path) -> Result<Vec<PathBuf>, SkabError> {
-    let mut files = Vec::new();
-    collect(data_dir, &mut files).map_err(|e| SkabError::File {
+    let files = super::csv_files(data_dir).map_err(|e| SkabError::File {
         path: data_dir.display().to_string(),
         message: e.to_string(),
     })?;
-    files.sort();
     let mut labelled = Vec::new();
     for file in files {
         if read_labels(&file)?.is_some() {
@@ -133,18 +131,6 @@ pub fn labelled_files(data_dir: &Path) -> Result<Vec<PathBuf>, SkabError> {
         });
     }
     Ok(labelled)
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "csv") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// The `anomaly` column, or `None` when the file has none.
