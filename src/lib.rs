@@ -31,13 +31,18 @@
 //! - [`config`]: a stream's TOML configuration.
 
 pub mod config;
+pub mod daemon;
 pub mod detect;
+pub mod http;
 pub mod infer;
 pub mod jobs;
 pub mod learn;
+pub mod metrics;
 pub mod nn;
 pub mod online;
 pub mod pipeline;
+pub mod shutdown;
 pub mod simulate;
+pub mod sink;
 pub mod source;
 pub mod state;

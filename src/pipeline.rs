@@ -9,6 +9,7 @@
 use std::borrow::BorrowMut;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ndarray::{Array2, ArrayView2};
 
@@ -22,7 +23,7 @@ use crate::nn::training::Progress;
 use crate::online::OnlineLearner;
 use crate::source::{Record, Schema};
 use crate::state::scaler::{RunningScaler, ScalerStats};
-use crate::state::store::{EventClock, KeyState, KeyStore};
+use crate::state::store::{EventClock, Evicted, KeyState, KeyStore};
 
 /// What scoring needs from a trained model: kernels and calibration.
 #[derive(Debug, Clone, PartialEq)]
@@ -327,6 +328,11 @@ impl Pipeline {
         self.keys.len()
     }
 
+    /// Forgets keys idle for `ttl`, then the least recently seen beyond `max_keys`.
+    pub fn evict(&mut self, ttl: Duration, max_keys: usize) -> Evicted {
+        self.keys.evict(Instant::now(), ttl, max_keys)
+    }
+
     /// The model a key scores with, once it has one.
     pub fn key_model(&self, key: &str) -> Option<Arc<ScoringModel>> {
         self.keys
@@ -344,6 +350,7 @@ impl Pipeline {
 
     /// Verdicts for `records`, in their order.
     pub fn process_batch(&mut self, records: &[Record]) -> Result<Vec<Verdict>, LearnError> {
+        self.keys.set_now(Instant::now());
         let mut verdicts: Vec<Option<Verdict>> = vec![None; records.len()];
         for wave in waves(records) {
             // Keys that score, grouped by the model they share.

@@ -138,3 +138,254 @@ pub fn standard_normal(rng: &mut impl Rng) -> f64 {
     let v: f64 = rng.random();
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
+
+/// Kinds of injected payment anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentAnomaly {
+    /// Several online payments within minutes.
+    Burst,
+    /// An amount far above the account's habit.
+    UnusualAmount,
+    /// A payment from a new country in the middle of the night.
+    NewCountryAtNight,
+}
+
+/// One simulated payment, as the JSON message of the payments stream.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Payment {
+    pub account: String,
+    pub timestamp: i64,
+    pub amount: f64,
+    pub merchant_category: String,
+    pub country: String,
+    pub channel: String,
+}
+
+/// An injected anomaly: which key, which kind, and when it happened.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Truth {
+    pub stream: String,
+    pub key: String,
+    pub kind: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// A flag up to this time still counts as catching the anomaly (the
+    /// models' window still holds it).
+    pub caught_until_ms: i64,
+}
+
+const CATEGORIES: [&str; 6] = [
+    "grocery",
+    "fuel",
+    "restaurant",
+    "travel",
+    "electronics",
+    "online",
+];
+const COUNTRIES: [&str; 5] = ["FR", "DE", "GB", "ES", "US"];
+
+/// Simulated payments of `accounts` accounts, `per_account` each, time
+/// ordered, with `anomalies_per_account` anomalies per account injected
+/// after the first `clean_events` payments; and the truth.
+pub fn simulate_payments(
+    accounts: usize,
+    per_account: usize,
+    clean_events: usize,
+    anomalies_per_account: usize,
+    seed: u64,
+) -> (Vec<Payment>, Vec<Truth>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut payments = Vec::with_capacity(accounts * per_account);
+    let mut truth = Vec::new();
+    const KINDS: [PaymentAnomaly; 3] = [
+        PaymentAnomaly::Burst,
+        PaymentAnomaly::UnusualAmount,
+        PaymentAnomaly::NewCountryAtNight,
+    ];
+    for a in 0..accounts {
+        let key = format!("acct-{:04}", a + 1);
+        let typical_amount = (2.5 + 2.0 * rng.random::<f64>()).exp();
+        let home = rng.random_range(0..4);
+        let usual: Vec<usize> = (0..3).map(|_| rng.random_range(0..5)).collect();
+        let channel = if rng.random::<f64>() < 0.7 {
+            "pos"
+        } else {
+            "web"
+        };
+        let mean_gap_secs = 3600.0 * (2.0 + 4.0 * rng.random::<f64>());
+        let mut t = START_MS + rng.random_range(0..3_600_000);
+        let scored = per_account.saturating_sub(clean_events);
+        let starts: Vec<usize> = (0..anomalies_per_account)
+            .map(|k| clean_events + scored * (2 * k + 1) / (2 * anomalies_per_account.max(1)))
+            .collect();
+        let mut i = 0;
+        while i < per_account {
+            if let Some(k) = starts.iter().position(|&s| s == i) {
+                let kind = KINDS[(a + k) % KINDS.len()];
+                let injected = inject_payment(&key, kind, &mut t, typical_amount, home, &mut rng);
+                i += injected.len();
+                let start_ms = injected[0].timestamp;
+                let end_ms = injected.last().map_or(start_ms, |p| p.timestamp);
+                payments.extend(injected);
+                truth.push(Truth {
+                    stream: "payments".into(),
+                    key: key.clone(),
+                    kind: format!("{kind:?}"),
+                    start_ms,
+                    end_ms,
+                    caught_until_ms: end_ms,
+                });
+                continue;
+            }
+            t = next_daytime(t, mean_gap_secs, &mut rng);
+            let amount = typical_amount * (0.3 * standard_normal(&mut rng)).exp();
+            payments.push(Payment {
+                account: key.clone(),
+                timestamp: t,
+                amount: (amount * 100.0).round() / 100.0,
+                merchant_category: CATEGORIES[usual[rng.random_range(0..usual.len())]].into(),
+                country: COUNTRIES[if rng.random::<f64>() < 0.98 {
+                    home
+                } else {
+                    (home + 1) % 4
+                }]
+                .into(),
+                channel: if rng.random::<f64>() < 0.85 {
+                    channel
+                } else {
+                    "atm"
+                }
+                .into(),
+            });
+            i += 1;
+        }
+    }
+    payments.sort_by_key(|p| p.timestamp);
+    (payments, truth)
+}
+
+/// The next payment time: an exponential gap, moved into 08:00-22:00 UTC.
+fn next_daytime(t: i64, mean_gap_secs: f64, rng: &mut StdRng) -> i64 {
+    let gap = -mean_gap_secs * (1.0 - rng.random::<f64>()).ln();
+    let mut next = t + (gap * 1000.0) as i64 + 60_000;
+    let hour = next.rem_euclid(86_400_000) / 3_600_000;
+    if !(8..22).contains(&hour) {
+        let day = next.div_euclid(86_400_000) + i64::from(hour >= 22);
+        next = day * 86_400_000 + 8 * 3_600_000 + rng.random_range(0..3_600_000);
+    }
+    next
+}
+
+fn inject_payment(
+    key: &str,
+    kind: PaymentAnomaly,
+    t: &mut i64,
+    typical: f64,
+    home: usize,
+    rng: &mut StdRng,
+) -> Vec<Payment> {
+    let payment =
+        |timestamp: i64, amount: f64, category: &str, country: usize, channel: &str| Payment {
+            account: key.to_owned(),
+            timestamp,
+            amount: (amount * 100.0).round() / 100.0,
+            merchant_category: category.into(),
+            country: COUNTRIES[country].into(),
+            channel: channel.into(),
+        };
+    *t = next_daytime(*t, 3600.0, rng);
+    match kind {
+        PaymentAnomaly::Burst => (0..6)
+            .map(|_| {
+                *t += rng.random_range(20_000..90_000);
+                payment(*t, typical * 1.5, "online", home, "web")
+            })
+            .collect(),
+        PaymentAnomaly::UnusualAmount => {
+            vec![payment(*t, typical * 40.0, "electronics", home, "web")]
+        }
+        PaymentAnomaly::NewCountryAtNight => {
+            *t = (*t).div_euclid(86_400_000) * 86_400_000
+                + 86_400_000
+                + 3 * 3_600_000
+                + rng.random_range(0..1_800_000);
+            vec![payment(*t, typical * 4.0, "travel", 4, "pos")]
+        }
+    }
+}
+
+/// One sensor reading, as the JSON message of the sensor stream.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Reading {
+    pub device: String,
+    pub timestamp: i64,
+    pub temperature: f64,
+    pub pressure: f64,
+}
+
+/// Readings of `devices` devices (each a [`SensorSeries`] with two anomalies
+/// after `clean_points`), interleaved in time, and the truth.
+pub fn simulate_readings(
+    devices: usize,
+    points: usize,
+    clean_points: usize,
+    seed: u64,
+) -> (Vec<Reading>, Vec<Truth>) {
+    const KINDS: [SensorAnomaly; 5] = [
+        SensorAnomaly::Spike,
+        SensorAnomaly::LevelShift,
+        SensorAnomaly::FrequencyChange,
+        SensorAnomaly::FlatLine,
+        SensorAnomaly::CorrelationBreak,
+    ];
+    let shape = SensorShape {
+        points,
+        ..SensorShape::default()
+    };
+    let scored = points.saturating_sub(clean_points);
+    let mut readings = Vec::with_capacity(devices * points);
+    let mut truth = Vec::new();
+    for d in 0..devices {
+        let key = format!("pump-{}", d + 1);
+        let anomalies: Vec<Injected> = (0..2)
+            .map(|k| {
+                let kind = KINDS[(2 * d + k) % KINDS.len()];
+                let len = if kind == SensorAnomaly::Spike { 3 } else { 120 };
+                Injected {
+                    kind,
+                    start: clean_points + scored * (2 * k + 1) / 4,
+                    len,
+                }
+            })
+            .collect();
+        let series = SensorSeries::generate(&shape, &anomalies, seed + d as u64);
+        let step_ms = shape.interval_secs * 1000;
+        for a in &series.anomalies {
+            let start_ms = series.timestamps_ms[a.start];
+            let end_ms = series.timestamps_ms[a.start + a.len - 1];
+            truth.push(Truth {
+                stream: "pump".into(),
+                key: key.clone(),
+                kind: format!("{:?}", a.kind),
+                start_ms,
+                end_ms,
+                caught_until_ms: end_ms + 32 * step_ms,
+            });
+        }
+        readings.extend(
+            series
+                .timestamps_ms
+                .iter()
+                .zip(&series.values)
+                .map(|(&t, v)| Reading {
+                    device: key.clone(),
+                    timestamp: t,
+                    temperature: (v[0] * 1e4).round() / 1e4,
+                    pressure: (v[1] * 1e4).round() / 1e4,
+                }),
+        );
+    }
+    readings.sort_by_key(|r| r.timestamp);
+    (readings, truth)
+}

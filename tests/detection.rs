@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use tidewatch::config::StreamConfig;
-use tidewatch::jobs::demo::demo_config;
+use tidewatch::jobs::demo::sensor_config;
 use tidewatch::pipeline::{ModelSource, Pipeline, Status};
 use tidewatch::simulate::{Injected, SensorAnomaly, SensorSeries, SensorShape};
 use tidewatch::source::Record;
@@ -14,7 +14,7 @@ const WARMUP: u64 = 600;
 
 /// The demo's sensor settings (`examples/sensor.toml`) with a fixed warm-up.
 fn config() -> StreamConfig {
-    let mut config = demo_config();
+    let mut config = sensor_config();
     config.online.warmup_events = Some(WARMUP);
     config.validate().unwrap();
     config

@@ -1,75 +1,97 @@
-//! `tidewatch demo`: simulated pumps stream through the detector; each
-//! flag is printed as it is raised, then precision and recall against the
-//! injected anomalies.
+//! `tidewatch demo`: simulated pumps and payments through the daemon, on an
+//! embedded Kafka unless brokers are given; each flag is printed as it
+//! arrives, then precision and recall per stream against the injected truth.
+
+use std::time::Duration;
 
 use clap::Args;
 
-use tidewatch::jobs::demo::{DemoFlag, DemoOptions, run_demo};
+use tidewatch::jobs::demo::{DemoEvent, DemoOptions, run_demo};
 use tidewatch::jobs::score::format_timestamp;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Simulated devices, streamed together.
+    /// Kafka bootstrap servers; without them an in-process mock cluster
+    /// (librdkafka's) serves as the broker.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Longest the demo runs before its summary (it ends sooner once every
+    /// event is scored).
+    #[arg(long, default_value_t = 60)]
+    pub duration_secs: u64,
+    /// Simulated pumps (sensor stream).
     #[arg(long, default_value_t = DemoOptions::default().devices)]
     pub devices: usize,
-    /// Readings per device (one a minute).
-    #[arg(long, default_value_t = DemoOptions::default().points)]
-    pub points: usize,
-    /// Readings each device learns from before it is scored.
-    #[arg(long, default_value_t = DemoOptions::default().warmup_events)]
-    pub warmup_events: u64,
+    /// Simulated accounts (transaction stream).
+    #[arg(long, default_value_t = DemoOptions::default().accounts)]
+    pub accounts: usize,
     /// Seed of the simulation.
     #[arg(long, default_value_t = DemoOptions::default().seed)]
     pub seed: u64,
+    /// Where /metrics is served during the demo.
+    #[arg(long, default_value_t = DemoOptions::default().http_listen)]
+    pub http_listen: String,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let options = DemoOptions {
+        brokers: args.brokers,
+        duration: Duration::from_secs(args.duration_secs),
         devices: args.devices,
-        points: args.points,
-        warmup_events: args.warmup_events,
+        accounts: args.accounts,
         seed: args.seed,
+        http_listen: args.http_listen,
+        ..DemoOptions::default()
     };
-    anyhow::ensure!(
-        options.points as u64 > options.warmup_events + 200,
-        "--points must exceed --warmup-events by at least 200"
-    );
-    println!(
-        "simulating {} pumps x {} readings; each learns from its first {} readings, then is scored",
-        options.devices, options.points, options.warmup_events
-    );
-    let summary = run_demo(&options, print_flag)?;
-    println!(
-        "\n{} events, {} flags: precision {:.2} ({} of {} flags on an injected anomaly), recall {:.2} ({} of {} anomalies flagged)",
-        summary.events,
-        summary.flags,
-        summary.precision(),
-        summary.true_flags,
-        summary.flags,
-        summary.recall(),
-        summary.detected,
-        summary.injected
-    );
+    let summaries = run_demo(&options, print_event)?;
+    println!();
+    for (stream, s) in &summaries {
+        println!(
+            "{stream:<9} {:>6} events, {:>3} flags: precision {:.2} ({} of {} on an injected anomaly), recall {:.2} ({} of {} anomalies flagged)",
+            s.events,
+            s.flags,
+            s.precision(),
+            s.true_flags,
+            s.flags,
+            s.recall(),
+            s.detected,
+            s.injected
+        );
+    }
     Ok(())
 }
 
-fn print_flag(flag: &DemoFlag) {
-    let top: Vec<String> = flag
-        .verdict
-        .top_features
-        .iter()
-        .map(|c| format!("{} {:.0}%", c.feature, 100.0 * c.share))
-        .collect();
-    let truth = match flag.caught {
-        Some(anomaly) => format!("injected {:?} at row {}", anomaly.kind, anomaly.start),
-        None => "no injected anomaly".to_owned(),
-    };
-    println!(
-        "FLAG pump-{} {} score {:.3} (threshold {:.2}) top: {}  [{truth}]",
-        flag.device + 1,
-        format_timestamp(flag.timestamp_ms),
-        flag.verdict.score,
-        flag.verdict.threshold.unwrap_or(f64::NAN),
-        top.join(", "),
-    );
+fn print_event(event: DemoEvent) {
+    match event {
+        DemoEvent::Started {
+            brokers,
+            metrics_address,
+            events,
+        } => println!(
+            "{events} simulated events on {brokers}; every key learns online from its first events, then is scored \
+             (metrics: http://{metrics_address}/metrics)"
+        ),
+        DemoEvent::Progress { scored, events } => {
+            println!("... {scored} of {events} events through the detector")
+        }
+        DemoEvent::Flag { flag, caught } => {
+            let top: Vec<String> = flag
+                .top_features
+                .iter()
+                .map(|f| format!("{} {:.0}%", f.feature, 100.0 * f.share))
+                .collect();
+            let truth = match caught {
+                Some(t) => format!("injected {}", t.kind),
+                None => "no injected anomaly".to_owned(),
+            };
+            println!(
+                "FLAG {:<8} {:<9} {} score {:.3} top: {}  [{truth}]",
+                flag.stream,
+                flag.key,
+                format_timestamp(flag.timestamp_ms),
+                flag.score,
+                top.join(", ")
+            );
+        }
+    }
 }

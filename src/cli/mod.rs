@@ -3,7 +3,9 @@
 
 pub mod demo;
 pub mod eval;
+pub mod run;
 pub mod score;
+pub mod simulate;
 pub mod train;
 
 use std::path::Path;
@@ -31,8 +33,13 @@ pub enum Command {
     /// Simulated pumps with injected anomalies through the detector: flags
     /// as they happen, then precision and recall.
     Demo(demo::DemoArgs),
+    /// The daemon: score Kafka streams, publish flags, serve metrics.
+    Run(run::RunArgs),
     /// Learn a stream's normal behaviour from a file and write a model bundle.
     Train(train::TrainArgs),
+    /// Write synthetic sensor or payment streams with labelled anomalies to
+    /// Kafka or a file.
+    Simulate(simulate::SimulateArgs),
     /// Replay a file through the streaming path and write a score per row.
     Score(score::ScoreArgs),
     /// Score labelled benchmarks (NAB, SKAB) with their published metrics.
@@ -43,7 +50,9 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Run(args) => run::run(args),
         Command::Train(args) => train::run(args),
+        Command::Simulate(args) => simulate::run(args),
         Command::Score(args) => score::run(args),
         Command::Eval(command) => eval::run(command),
     }

@@ -1,97 +1,85 @@
-//! The demo: simulated devices with injected anomalies go through the
-//! streaming path together, each learning online; flags are matched to the
-//! injected truth for a precision / recall summary.
+//! The demo: a sensor stream (pumps) and a transaction stream (payments)
+//! with injected anomalies are produced to Kafka (librdkafka's in-process
+//! mock cluster unless real brokers are given), the daemon scores them with
+//! every key learning online, flags are read back from the flags topic as
+//! they arrive and matched to the injected truth.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use crate::config::StreamConfig;
-use crate::learn::LearnError;
-use crate::pipeline::{ModelSource, Pipeline, Verdict};
-use crate::simulate::{Injected, SensorAnomaly, SensorSeries, SensorShape};
-use crate::source::Record;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
-/// What the demo simulates.
+use crate::config::{
+    DaemonConfig, HttpConfig, KafkaConfig, RunConfig, StreamBinding, StreamConfig,
+};
+use crate::daemon::{self, DaemonError};
+use crate::metrics::Metrics;
+use crate::simulate::{Truth, simulate_payments, simulate_readings};
+use crate::sink::alert::Flag;
+
+/// What the demo simulates and how long it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemoOptions {
+    /// Real brokers to use; `None` starts an in-process mock cluster.
+    pub brokers: Option<String>,
+    /// Upper bound on the run; the summary comes earlier once every event
+    /// is scored.
+    pub duration: Duration,
     pub devices: usize,
-    /// Readings per device.
-    pub points: usize,
-    /// Readings each device learns from before it is scored.
-    pub warmup_events: u64,
+    /// Readings per device (one a minute).
+    pub readings_per_device: usize,
+    pub accounts: usize,
+    pub payments_per_account: usize,
     pub seed: u64,
+    /// Address for /metrics during the demo.
+    pub http_listen: String,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
+            brokers: None,
+            duration: Duration::from_secs(60),
             devices: 4,
-            points: 3000,
-            warmup_events: 600,
+            readings_per_device: 2400,
+            accounts: 40,
+            payments_per_account: 300,
             seed: 7,
+            http_listen: "127.0.0.1:9898".to_owned(),
         }
     }
 }
 
-/// The stream config the demo runs with (`examples/sensor.toml`).
-pub fn demo_config() -> StreamConfig {
+/// The shipped sensor stream config (`examples/sensor.toml`).
+pub fn sensor_config() -> StreamConfig {
     toml::from_str(include_str!("../../examples/sensor.toml"))
         .expect("the shipped sensor config parses")
 }
 
-/// One device's simulated readings.
-#[derive(Debug, Clone)]
-pub struct Device {
-    pub key: String,
-    pub series: SensorSeries,
+/// The shipped transaction stream config (`examples/transactions.toml`).
+pub fn payments_config() -> StreamConfig {
+    toml::from_str(include_str!("../../examples/transactions.toml"))
+        .expect("the shipped transaction config parses")
 }
 
-/// Devices, each with two anomalies of different kinds after its warm-up.
-pub fn simulate_devices(options: &DemoOptions) -> Vec<Device> {
-    const KINDS: [SensorAnomaly; 5] = [
-        SensorAnomaly::Spike,
-        SensorAnomaly::LevelShift,
-        SensorAnomaly::FrequencyChange,
-        SensorAnomaly::FlatLine,
-        SensorAnomaly::CorrelationBreak,
-    ];
-    let shape = SensorShape {
-        points: options.points,
-        ..SensorShape::default()
-    };
-    let scored = options
-        .points
-        .saturating_sub(options.warmup_events as usize);
-    (0..options.devices)
-        .map(|d| {
-            let anomalies: Vec<Injected> = (0..2)
-                .map(|k| {
-                    let kind = KINDS[(2 * d + k) % KINDS.len()];
-                    let len = if kind == SensorAnomaly::Spike { 3 } else { 120 };
-                    let start = options.warmup_events as usize + scored * (2 * k + 1) / 4;
-                    Injected { kind, start, len }
-                })
-                .collect();
-            Device {
-                key: format!("pump-{}", d + 1),
-                series: SensorSeries::generate(&shape, &anomalies, options.seed + d as u64),
-            }
-        })
-        .collect()
-}
+/// Readings each pump learns from before it is scored.
+pub const SENSOR_WARMUP: u64 = 600;
 
-/// A raised flag, with the injected anomaly it caught, if any.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DemoFlag {
-    pub device: usize,
-    pub row: usize,
-    pub timestamp_ms: i64,
-    pub verdict: Verdict,
-    pub caught: Option<Injected>,
-}
+/// Topic names the demo uses.
+pub const SENSOR_TOPIC: &str = "sensor-readings";
+pub const PAYMENTS_TOPIC: &str = "payments";
+pub const FLAGS_TOPIC: &str = "tidewatch-flags";
+pub const DEAD_LETTER_TOPIC: &str = "tidewatch-dead-letters";
 
-/// Precision and recall against the injected anomalies.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DemoSummary {
+/// How one stream did against its truth.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StreamSummary {
     pub events: usize,
     pub flags: usize,
     pub true_flags: usize,
@@ -99,7 +87,7 @@ pub struct DemoSummary {
     pub detected: usize,
 }
 
-impl DemoSummary {
+impl StreamSummary {
     pub fn precision(&self) -> f64 {
         if self.flags == 0 {
             0.0
@@ -117,64 +105,233 @@ impl DemoSummary {
     }
 }
 
-/// Rows after an anomaly in which a flag still counts as catching it (the
-/// window of the autoencoder still holds it).
-const LATE_ROWS: usize = 32;
+/// What the demo reports while it runs.
+#[derive(Debug, Clone)]
+pub enum DemoEvent {
+    Started {
+        brokers: String,
+        metrics_address: std::net::SocketAddr,
+        events: usize,
+    },
+    Progress {
+        scored: u64,
+        events: usize,
+    },
+    Flag {
+        flag: Box<Flag>,
+        caught: Option<Truth>,
+    },
+}
 
-/// Runs every device through one pipeline, one batch per time step, and
-/// calls `on_flag` for each flag as it is raised.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the demo, reporting as it goes; returns each stream's summary.
 pub fn run_demo(
     options: &DemoOptions,
-    mut on_flag: impl FnMut(&DemoFlag),
-) -> Result<DemoSummary, LearnError> {
-    let mut config = demo_config();
-    config.online.warmup_events = Some(options.warmup_events);
-    let devices = simulate_devices(options);
-    let mut pipeline = Pipeline::new(
-        Arc::new(config),
-        ModelSource::Online {
-            warmup_events: options.warmup_events,
-        },
-    );
-    let mut detected = vec![vec![false; 2]; devices.len()];
-    let (mut flags, mut true_flags) = (0, 0);
-    for row in 0..options.points {
-        let batch: Vec<Record> = devices
-            .iter()
-            .map(|d| Record {
-                key: d.key.clone(),
-                timestamp_ms: d.series.timestamps_ms[row],
-                inputs: d.series.values[row].iter().map(|&v| v as f32).collect(),
-            })
-            .collect();
-        for (device, verdict) in pipeline.process_batch(&batch)?.into_iter().enumerate() {
-            if !verdict.flag {
-                continue;
-            }
-            let anomalies = &devices[device].series.anomalies;
-            let caught = anomalies
-                .iter()
-                .position(|a| row >= a.start && row < a.start + a.len + LATE_ROWS);
-            flags += 1;
-            if let Some(k) = caught {
-                true_flags += 1;
-                detected[device][k] = true;
-            }
-            on_flag(&DemoFlag {
-                device,
-                row,
-                timestamp_ms: batch[device].timestamp_ms,
-                verdict,
-                caught: caught.map(|k| anomalies[k]),
-            });
+    mut report: impl FnMut(DemoEvent),
+) -> Result<BTreeMap<String, StreamSummary>, DemoError> {
+    let mock = match options.brokers {
+        Some(_) => None,
+        None => Some(MockCluster::new(1)?),
+    };
+    let brokers = match (&options.brokers, &mock) {
+        (Some(brokers), _) => brokers.clone(),
+        (None, Some(cluster)) => cluster.bootstrap_servers(),
+        (None, None) => unreachable!("a mock cluster exists when no brokers are given"),
+    };
+    if let Some(cluster) = &mock {
+        for (topic, partitions) in [
+            (SENSOR_TOPIC, 3),
+            (PAYMENTS_TOPIC, 3),
+            (FLAGS_TOPIC, 1),
+            (DEAD_LETTER_TOPIC, 1),
+        ] {
+            cluster.create_topic(topic, partitions, 1)?;
         }
     }
-    Ok(DemoSummary {
-        events: options.points * devices.len(),
-        flags,
-        true_flags,
-        injected: detected.iter().map(Vec::len).sum(),
-        detected: detected.iter().flatten().filter(|d| **d).count(),
+
+    let (readings, sensor_truth) = simulate_readings(
+        options.devices,
+        options.readings_per_device,
+        SENSOR_WARMUP as usize,
+        options.seed,
+    );
+    let payments_warmup = payments_config().online.warmup_events.unwrap_or(150) as usize;
+    let (payments, payment_truth) = simulate_payments(
+        options.accounts,
+        options.payments_per_account,
+        payments_warmup,
+        1,
+        options.seed,
+    );
+    let events = readings.len() + payments.len();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()?;
+    for r in &readings {
+        send_json(&producer, SENSOR_TOPIC, &r.device, r)?;
+    }
+    for p in &payments {
+        send_json(&producer, PAYMENTS_TOPIC, &p.account, p)?;
+    }
+    producer.flush(Duration::from_secs(30))?;
+
+    let dir = tempfile::tempdir()?;
+    let mut sensor = sensor_config();
+    sensor.online.warmup_events = Some(SENSOR_WARMUP);
+    let run = RunConfig {
+        kafka: KafkaConfig {
+            brokers: brokers.clone(),
+            group_id: format!("tidewatch-demo-{}", options.seed),
+            properties: [("session.timeout.ms".to_owned(), "6000".to_owned())].into(),
+            consumer_properties: BTreeMap::new(),
+            producer_properties: BTreeMap::new(),
+        },
+        daemon: DaemonConfig {
+            workers: 1,
+            ..DaemonConfig::default()
+        },
+        http: HttpConfig {
+            listen: options.http_listen.clone(),
+        },
+        streams: vec![
+            binding(dir.path(), "sensor.toml", &sensor, SENSOR_TOPIC)?,
+            binding(
+                dir.path(),
+                "transactions.toml",
+                &payments_config(),
+                PAYMENTS_TOPIC,
+            )?,
+        ],
+    };
+    let metrics = Metrics::new();
+    let handle = daemon::start(run, metrics.clone())?;
+    report(DemoEvent::Started {
+        brokers: brokers.clone(),
+        metrics_address: handle.http_address(),
+        events,
+    });
+
+    let flags: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set(
+            "group.id",
+            format!("tidewatch-demo-reader-{}", options.seed),
+        )
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(FLAGS_TOPIC, 0, Offset::Beginning)?;
+    flags.assign(&assignment)?;
+
+    let truth: Vec<Truth> = sensor_truth.into_iter().chain(payment_truth).collect();
+    let mut detected = vec![false; truth.len()];
+    let mut summaries: BTreeMap<String, StreamSummary> = BTreeMap::new();
+    summaries.entry("pump".into()).or_default().events = readings.len();
+    summaries.entry("payments".into()).or_default().events = payments.len();
+    let started = Instant::now();
+    let mut last_progress = Instant::now();
+    let mut finished_at: Option<Instant> = None;
+    loop {
+        if let Some(Ok(message)) = flags.poll(Duration::from_millis(100))
+            && let Some(flag) = message
+                .payload()
+                .and_then(|p| serde_json::from_slice::<Flag>(p).ok())
+        {
+            let caught = truth.iter().position(|t| {
+                t.stream == flag.stream
+                    && t.key == flag.key
+                    && (t.start_ms..=t.caught_until_ms).contains(&flag.timestamp_ms)
+            });
+            let summary = summaries.entry(flag.stream.clone()).or_default();
+            summary.flags += 1;
+            if let Some(i) = caught {
+                summary.true_flags += 1;
+                detected[i] = true;
+            }
+            report(DemoEvent::Flag {
+                flag: Box::new(flag),
+                caught: caught.map(|i| truth[i].clone()),
+            });
+        }
+        let scored = metrics.scored_total();
+        if last_progress.elapsed() >= Duration::from_secs(5) {
+            last_progress = Instant::now();
+            report(DemoEvent::Progress { scored, events });
+        }
+        // Once everything is scored, wait a moment for the last flags.
+        if scored as usize >= events {
+            let done = *finished_at.get_or_insert_with(Instant::now);
+            if done.elapsed() >= Duration::from_secs(2) {
+                break;
+            }
+        }
+        if started.elapsed() >= options.duration {
+            break;
+        }
+    }
+    handle.shutdown();
+    handle.join()?;
+    for (t, hit) in truth.iter().zip(&detected) {
+        let summary = summaries.entry(t.stream.clone()).or_default();
+        summary.injected += 1;
+        summary.detected += usize::from(*hit);
+    }
+    Ok(summaries)
+}
+
+fn send_json<T: serde::Serialize>(
+    producer: &BaseProducer,
+    topic: &str,
+    key: &str,
+    value: &T,
+) -> Result<(), DemoError> {
+    let payload = serde_json::to_vec(value).expect("simulated events serialise");
+    let mut record = BaseRecord::to(topic).key(key).payload(&payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
+                record = r;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((error, _)) => return Err(error.into()),
+        }
+    }
+}
+
+fn binding(
+    dir: &Path,
+    file: &str,
+    config: &StreamConfig,
+    topic: &str,
+) -> Result<StreamBinding, DemoError> {
+    let path = dir.join(file);
+    std::fs::write(
+        &path,
+        toml::to_string(config).expect("a stream config serialises"),
+    )?;
+    Ok(StreamBinding {
+        config: path,
+        model: None,
+        input_topic: topic.to_owned(),
+        flags_topic: FLAGS_TOPIC.to_owned(),
+        dead_letter_topic: DEAD_LETTER_TOPIC.to_owned(),
+        key_from_message: false,
+        timestamp_from_message: false,
     })
 }
 
@@ -183,19 +340,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shipped_config_is_valid() {
-        demo_config().validate().unwrap();
-    }
-
-    #[test]
-    fn anomalies_fall_after_the_warmup_and_inside_the_series() {
-        let options = DemoOptions::default();
-        for device in simulate_devices(&options) {
-            for a in &device.series.anomalies {
-                assert!(
-                    a.start as u64 >= options.warmup_events && a.start + a.len < options.points
-                );
-            }
-        }
+    fn shipped_configs_are_valid() {
+        sensor_config().validate().unwrap();
+        payments_config().validate().unwrap();
     }
 }

@@ -108,9 +108,21 @@ impl Decoder {
     }
 
     pub fn decode(&self, fields: &impl Fields) -> Result<Record, FieldError> {
-        let key = match &self.schema.key_field {
-            None => SINGLE_SERIES_KEY.to_owned(),
-            Some(field) => match fields.get(field) {
+        self.decode_with(fields, None, None)
+    }
+
+    /// Decodes with the key and/or event time given from outside the fields
+    /// (a Kafka message's key and timestamp) instead of read from them.
+    pub fn decode_with(
+        &self,
+        fields: &impl Fields,
+        key: Option<String>,
+        timestamp_ms: Option<i64>,
+    ) -> Result<Record, FieldError> {
+        let key = match (key, &self.schema.key_field) {
+            (Some(key), _) => key,
+            (None, None) => SINGLE_SERIES_KEY.to_owned(),
+            (None, Some(field)) => match fields.get(field) {
                 Some(FieldValue::Text(s)) if !s.is_empty() => s.to_owned(),
                 Some(FieldValue::Number(n)) => n.to_string(),
                 Some(_) => return Err(FieldError::new(field, FieldErrorKind::Empty)),
@@ -118,9 +130,10 @@ impl Decoder {
             },
         };
         let ts_field = &self.schema.timestamp_field;
-        let timestamp_ms = match fields.get(ts_field) {
-            None => return Err(FieldError::new(ts_field, FieldErrorKind::Missing)),
-            Some(value) => parse_timestamp(value, &self.schema.timestamp_format)
+        let timestamp_ms = match (timestamp_ms, fields.get(ts_field)) {
+            (Some(t), _) => t,
+            (None, None) => return Err(FieldError::new(ts_field, FieldErrorKind::Missing)),
+            (None, Some(value)) => parse_timestamp(value, &self.schema.timestamp_format)
                 .map_err(|kind| FieldError::new(ts_field, kind))?,
         };
         let mut inputs = Vec::with_capacity(self.width);

@@ -3,6 +3,8 @@
 
 pub mod decode;
 pub mod file;
+pub mod kafka;
+pub mod offsets;
 pub mod schema;
 
 pub use decode::{Decoder, Record};

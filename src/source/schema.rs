@@ -64,6 +64,21 @@ pub struct FeatureSpec {
     /// Categories for `one_hot`; anything else goes to an extra "other" slot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vocabulary: Vec<String>,
+    /// Whether the feature's errors are evidence of an anomaly or context
+    /// the models only read. Default: context for `hour_of_day` and
+    /// `day_of_week` (for a sensor, the calendar explains the readings),
+    /// evidence for everything else; a payment at 3 a.m. makes the hour
+    /// evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// What a feature's errors mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Evidence,
+    Context,
 }
 
 /// Transforms from a raw field to model inputs.
@@ -97,15 +112,20 @@ impl Transform {
         )
     }
 
-    /// Whether the inputs are context known in advance (the calendar)
-    /// rather than a measurement: models read them, but errors on them are
-    /// not evidence of an anomaly.
+    /// Whether the feature is context by default (the calendar).
     pub fn is_context(self) -> bool {
         matches!(self, Transform::HourOfDay | Transform::DayOfWeek)
     }
 }
 
 impl FeatureSpec {
+    pub fn is_evidence(&self) -> bool {
+        match self.role {
+            Some(role) => role == Role::Evidence,
+            None => !self.transform.is_context(),
+        }
+    }
+
     /// The input field this feature reads.
     pub fn field(&self) -> &str {
         self.field.as_deref().unwrap_or(&self.name)
@@ -167,6 +187,7 @@ impl Schema {
                     field: None,
                     transform: Transform::Identity,
                     vocabulary: Vec::new(),
+                    role: None,
                 })
                 .collect(),
         }
@@ -247,12 +268,11 @@ impl Schema {
         slots
     }
 
-    /// For each model input, whether its errors count as evidence (false for
-    /// calendar context).
+    /// For each model input, whether its errors count as evidence.
     pub fn measured_inputs(&self) -> Vec<bool> {
         self.features
             .iter()
-            .flat_map(|f| std::iter::repeat_n(!f.transform.is_context(), f.width()))
+            .flat_map(|f| std::iter::repeat_n(f.is_evidence(), f.width()))
             .collect()
     }
 
@@ -301,6 +321,7 @@ mod tests {
             [[features]]
             name = "week"
             transform = "day_of_week"
+            role = "evidence"
             "#,
         );
         schema.validate().unwrap();
@@ -323,7 +344,7 @@ mod tests {
         assert_eq!(schema.since_previous_slots(), [6]);
         assert_eq!(
             schema.measured_inputs(),
-            [true, true, true, true, false, false, true, false, false]
+            [true, true, true, true, false, false, true, true, true]
         );
         assert_eq!(
             schema.required_fields(),

@@ -1,5 +1,7 @@
 //! Everything tidewatch remembers about one key, and the map of keys.
 
+use std::time::{Duration, Instant};
+
 use foldhash::HashMap;
 use foldhash::HashMapExt;
 
@@ -59,30 +61,74 @@ impl EventClock {
     }
 }
 
-/// Per-key entries of any kind, owned by one worker.
+/// Per-key entries of any kind, owned by one worker, each stamped with
+/// when it was last used so idle keys can be forgotten.
 #[derive(Debug)]
 pub struct KeyStore<T> {
-    entries: HashMap<String, T>,
+    entries: HashMap<String, (T, Instant)>,
+    now: Instant,
 }
 
 impl<T> Default for KeyStore<T> {
     fn default() -> Self {
         KeyStore {
             entries: HashMap::new(),
+            now: Instant::now(),
         }
     }
 }
 
+/// Keys forgotten by one [`KeyStore::evict`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evicted {
+    pub idle: usize,
+    pub over_capacity: usize,
+}
+
 impl<T> KeyStore<T> {
+    /// Sets the time that keys used from now on are stamped with (read once
+    /// per batch rather than per event).
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+
     pub fn get_or_insert_with(&mut self, key: &str, create: impl FnOnce() -> T) -> &mut T {
+        let now = self.now;
         if !self.entries.contains_key(key) {
-            self.entries.insert(key.to_owned(), create());
+            self.entries.insert(key.to_owned(), (create(), now));
         }
-        self.entries.get_mut(key).expect("just inserted")
+        let entry = self.entries.get_mut(key).expect("just inserted");
+        entry.1 = now;
+        &mut entry.0
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut T> {
-        self.entries.get_mut(key)
+        self.entries.get_mut(key).map(|(entry, _)| entry)
+    }
+
+    /// Forgets keys idle for `ttl`, then the least recently used beyond
+    /// `max_keys`.
+    pub fn evict(&mut self, now: Instant, ttl: Duration, max_keys: usize) -> Evicted {
+        let before = self.entries.len();
+        self.entries
+            .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < ttl);
+        let idle = before - self.entries.len();
+        let over_capacity = self.entries.len().saturating_sub(max_keys);
+        if over_capacity > 0 {
+            let mut seen: Vec<Instant> = self.entries.values().map(|(_, s)| *s).collect();
+            seen.sort_unstable();
+            let cutoff = seen[over_capacity - 1];
+            let mut to_drop = over_capacity;
+            self.entries.retain(|_, (_, s)| {
+                let drop = to_drop > 0 && *s <= cutoff;
+                to_drop -= usize::from(drop);
+                !drop
+            });
+        }
+        Evicted {
+            idle,
+            over_capacity,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -94,13 +140,37 @@ impl<T> KeyStore<T> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &T)> {
-        self.entries.iter()
+        self.entries.iter().map(|(key, (entry, _))| (key, entry))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forgets_idle_keys_then_the_least_recent() {
+        let start = Instant::now();
+        let mut store: KeyStore<u32> = KeyStore::default();
+        for (i, key) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            store.set_now(start + Duration::from_secs(i as u64));
+            *store.get_or_insert_with(key, || 0) += 1;
+        }
+        store.set_now(start + Duration::from_secs(10));
+        store.get_or_insert_with("a", || 0);
+        // b is idle past the TTL; of the rest, c is the least recent beyond 2 keys.
+        let evicted = store.evict(start + Duration::from_secs(11), Duration::from_secs(9), 2);
+        assert_eq!(
+            evicted,
+            Evicted {
+                idle: 1,
+                over_capacity: 1
+            }
+        );
+        let mut keys: Vec<&String> = store.iter().map(|(k, _)| k).collect();
+        keys.sort();
+        assert_eq!(keys, ["a", "d"]);
+    }
 
     #[test]
     fn measures_gaps_in_log_seconds() {

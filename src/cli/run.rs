@@ -1,0 +1,25 @@
+//! `tidewatch run`: the daemon.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use tidewatch::config::RunConfig;
+use tidewatch::daemon;
+use tidewatch::metrics::Metrics;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Daemon config (TOML): brokers, consumer group, librdkafka properties
+    /// and the streams to score (see examples/run.toml).
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = RunConfig::load(&args.config)?;
+    let handle = daemon::start(config, Metrics::new())?;
+    handle.shutdown_signal().on_signals()?;
+    tracing::info!(address = %handle.http_address(), "serving /metrics, /healthz and /readyz");
+    Ok(handle.join()?)
+}

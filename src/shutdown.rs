@@ -1,0 +1,43 @@
+//! Graceful shutdown: one signal every part of the daemon watches, raised
+//! once by SIGTERM, SIGINT or the owner of the daemon.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A cloneable stop signal.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    requested: Arc<AtomicBool>,
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Asks every part to stop; idempotent.
+    pub fn request(&self) {
+        if !self.requested.swap(true, Ordering::SeqCst) {
+            tracing::info!("shutting down: draining events in flight");
+        }
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    /// Raises the signal on SIGTERM and SIGINT; a second one exits at once
+    /// with status 130.
+    pub fn on_signals(&self) -> std::io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        for signal in [SIGTERM, SIGINT] {
+            signal_hook::flag::register_conditional_shutdown(
+                signal,
+                130,
+                Arc::clone(&self.requested),
+            )?;
+            signal_hook::flag::register(signal, Arc::clone(&self.requested))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! The producer for flags and dead letters. Every message carries the input
+//! offset it settles; the broker's acknowledgement settles it (and only
+//! then may that offset be stored). A failed delivery is retried: losing a
+//! flag would break at-least-once.
+
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+
+use crate::metrics::Metrics;
+use crate::source::offsets::SourceOffset;
+
+/// A message on its way to the broker.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub topic: String,
+    pub key: Vec<u8>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The input offset its acknowledgement settles.
+    pub settles: SourceOffset,
+    pub kind: OutgoingKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum OutgoingKind {
+    Flag {
+        stream: Arc<str>,
+        /// When the flagged event was read, for the consume-to-flag latency.
+        consumed_at: Instant,
+    },
+    DeadLetter,
+}
+
+/// Receives delivery reports on the producer's own thread.
+pub struct DeliveryContext {
+    settled: Sender<SourceOffset>,
+    retries: Sender<Box<Outgoing>>,
+    metrics: Metrics,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<Outgoing>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, outgoing: Box<Outgoing>) {
+        match result {
+            Ok(_) => {
+                if let OutgoingKind::Flag {
+                    stream,
+                    consumed_at,
+                } = &outgoing.kind
+                {
+                    self.metrics
+                        .flag_delivered(stream, consumed_at.elapsed().as_secs_f64());
+                }
+                // The receiver is gone only once the daemon has stopped.
+                let _ = self.settled.send(outgoing.settles);
+            }
+            Err((error, _)) => {
+                self.metrics
+                    .produce_failed(&outgoing.topic, &error.to_string());
+                let _ = self.retries.send(outgoing);
+            }
+        }
+    }
+}
+
+/// Sends flags and dead letters.
+pub struct Outbox {
+    producer: ThreadedProducer<DeliveryContext>,
+}
+
+impl Outbox {
+    pub fn new(
+        config: &ClientConfig,
+        settled: Sender<SourceOffset>,
+        retries: Sender<Box<Outgoing>>,
+        metrics: Metrics,
+    ) -> Result<Outbox, KafkaError> {
+        let context = DeliveryContext {
+            settled,
+            retries,
+            metrics,
+        };
+        Ok(Outbox {
+            producer: config.create_with_context(context)?,
+        })
+    }
+
+    /// Queues a message, waiting while the producer's queue is full.
+    pub fn send(&self, outgoing: Box<Outgoing>) -> Result<(), KafkaError> {
+        let headers =
+            outgoing
+                .headers
+                .iter()
+                .fold(OwnedHeaders::new(), |headers, (name, value)| {
+                    headers.insert(Header {
+                        key: name,
+                        value: Some(value),
+                    })
+                });
+        // The record borrows from the message it carries, so keep the
+        // parts apart while the record lives.
+        let (topic, key, payload) = (
+            outgoing.topic.clone(),
+            outgoing.key.clone(),
+            outgoing.payload.clone(),
+        );
+        let mut record = BaseRecord::with_opaque_to(&topic, outgoing)
+            .key(&key[..])
+            .payload(&payload[..])
+            .headers(headers);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((error, _)) => return Err(error),
+            }
+        }
+    }
+
+    /// Waits until every queued message is acknowledged (or `timeout`).
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer.flush(timeout)
+    }
+
+    pub fn in_flight(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+}
