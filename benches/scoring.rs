@@ -73,7 +73,7 @@ fn bench(c: &mut Criterion) {
             std: vec![0.5; FEATURES],
             count: 1000,
         },
-        error_tails: [tail.clone(), tail],
+        error_tails: vec![tail; 2 * FEATURES],
         threshold: Threshold::Fixed { value: 0.85 },
     };
 

@@ -15,10 +15,10 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::StreamConfig;
+use crate::detect::DetectionState;
 use crate::detect::score::ErrorTail;
 use crate::detect::threshold::Threshold;
 use crate::detect::threshold::ThresholdError;
-use crate::detect::{DetectionState, DetectorErrors};
 use crate::nn::autoencoder::Autoencoder;
 use crate::nn::data::{self, Lane, Span};
 use crate::nn::export::kernel_model;
@@ -27,7 +27,7 @@ use crate::nn::training::{
     Progress, Trained, TrainingConfig, TrainingSummary, fit, init_seeded, mean_loss, scalar,
     shuffled_epoch, training_device,
 };
-use crate::pipeline::{BatchBuffers, ScoringModel, advance_batch, evidence_weights};
+use crate::pipeline::{BatchBuffers, Evidence, ScoringModel, advance_batch};
 use crate::state::scaler::ScalerStats;
 use crate::state::store::KeyState;
 
@@ -195,10 +195,7 @@ pub fn learn(
     let mut model = ScoringModel {
         kernels,
         scaler: prior,
-        error_tails: [
-            ErrorTail::fit(&[], &config.detect.score),
-            ErrorTail::fit(&[], &config.detect.score),
-        ],
+        error_tails: Vec::new(),
         threshold: Threshold::Fixed { value: 1.0 },
     };
     let calibration = calibrate(&mut model, series, &per_series, config)?;
@@ -402,10 +399,12 @@ fn calibrate(
     config: &StreamConfig,
 ) -> Result<Calibration, LearnError> {
     let mut buffers = BatchBuffers::default();
-    let evidence = evidence_weights(&config.schema);
+    let evidence = Evidence::of(&config.schema);
+    let tails = evidence.tails();
     let mut states = Vec::with_capacity(series.len());
-    let mut normal_errors: Vec<DetectorErrors> = Vec::new();
-    let mut validation_errors: Vec<DetectorErrors> = Vec::new();
+    // Per-feature errors of normal points, `tails` values each.
+    let mut normal_errors: Vec<Vec<f64>> = Vec::new();
+    let mut validation_errors: Vec<Vec<f64>> = Vec::new();
     let (mut forecast_sum, mut reconstruction_sum, mut validation_points) = (0.0, 0.0, 0usize);
     for (s, stats) in series.iter().zip(per_series) {
         let mut state = model.new_key_state(config, Some(stats));
@@ -423,9 +422,10 @@ fn calibrate(
             );
             let Some(errors) = errors[0] else { continue };
             if s.usable[t] {
-                normal_errors.push(errors);
+                let by_feature = buffers.feature_errors[..tails].to_vec();
+                normal_errors.push(by_feature.clone());
                 if t >= validation_from {
-                    validation_errors.push(errors);
+                    validation_errors.push(by_feature);
                     forecast_sum += errors[0];
                     reconstruction_sum += errors[1];
                     validation_points += 1;
@@ -434,10 +434,12 @@ fn calibrate(
         }
         states.push(state);
     }
-    model.error_tails = [0, 1].map(|d| {
-        let errors: Vec<f64> = normal_errors.iter().map(|e| e[d]).collect();
-        ErrorTail::fit(&errors, &config.detect.score)
-    });
+    model.error_tails = (0..tails)
+        .map(|i| {
+            let errors: Vec<f64> = normal_errors.iter().map(|e| e[i]).collect();
+            ErrorTail::fit(&errors, &config.detect.score)
+        })
+        .collect();
     let fitted = DetectionState::new(model.error_tails.clone(), Threshold::Fixed { value: 1.0 });
     let calibration_errors = if validation_errors.len() >= MIN_CALIBRATION_SCORES {
         &validation_errors

@@ -31,8 +31,9 @@ pub struct ScoringModel {
     pub kernels: KernelModel,
     /// Input statistics of the training data; new keys start from them.
     pub scaler: ScalerStats,
-    /// Error tail per detector; new keys start from it.
-    pub error_tails: [ErrorTail; 2],
+    /// Error tail per detector and evidence feature (forecast tails first);
+    /// new keys start from them.
+    pub error_tails: Vec<ErrorTail>,
     /// Threshold calibrated on the training data.
     pub threshold: Threshold,
 }
@@ -120,6 +121,9 @@ pub struct BatchBuffers {
     forecast_sq: Array2<f32>,
     /// Mean squared reconstruction error per input over the window: [batch, inputs]
     reconstruction_sq: Array2<f32>,
+    /// Each evidence feature's RMSE, forecast then reconstruction:
+    /// [batch * 2 * evidence features]
+    pub feature_errors: Vec<f64>,
     scratch: Scratch,
 }
 
@@ -129,15 +133,16 @@ fn sized(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
     }
 }
 
-/// Advances each key by one event and returns the per-detector errors
-/// (`None` while the key's window is filling). `raw` rows are the events'
-/// inputs before scaling: [batch, inputs]. Each input's error counts with
-/// its `evidence` weight: 1 for measurements, 0 for calendar context.
+/// Advances each key by one event and returns the per-detector RMSE over
+/// evidence inputs (`None` while the key's window is filling); each
+/// evidence feature's own RMSE per detector is left in
+/// [`BatchBuffers::feature_errors`]. `raw` rows are the events' inputs
+/// before scaling: [batch, inputs].
 pub fn advance_batch(
     model: &KernelModel,
     states: &mut [impl BorrowMut<KeyState>],
     raw: ArrayView2<f32>,
-    evidence: &[f32],
+    evidence: &Evidence,
     input_clip: f32,
     buffers: &mut BatchBuffers,
 ) -> Vec<Option<DetectorErrors>> {
@@ -151,6 +156,7 @@ pub fn advance_batch(
     sized(&mut buffers.reconstructions, batch, window_inputs);
     sized(&mut buffers.forecast_sq, batch, inputs);
     sized(&mut buffers.reconstruction_sq, batch, inputs);
+    buffers.feature_errors.resize(batch * evidence.tails(), 0.0);
 
     for (b, state) in states.iter_mut().map(BorrowMut::borrow_mut).enumerate() {
         let scaled = buffers
@@ -212,7 +218,7 @@ pub fn advance_batch(
             .iter_mut()
             .zip(row_of(&buffers.inputs, b))
             .zip(row_of(&buffers.forecasts, b))
-            .zip(evidence)
+            .zip(&evidence.weights)
         {
             *sq = weight * (x - f) * (x - f);
         }
@@ -231,12 +237,25 @@ pub fn advance_batch(
             }
         }
         let positions = model.window_len as f32;
-        for (acc, &weight) in per_input.iter_mut().zip(evidence) {
+        for (acc, &weight) in per_input.iter_mut().zip(&evidence.weights) {
             *acc *= weight / positions;
         }
         let forecast_sum: f32 = buffers.forecast_sq.row(b).sum();
         let reconstruction_sum: f32 = buffers.reconstruction_sq.row(b).sum();
-        let measured = evidence.iter().sum::<f32>().max(1.0);
+        let measured = evidence.weights.iter().sum::<f32>().max(1.0);
+        let tails = evidence.tails();
+        let features = evidence.features.len();
+        let by_feature = &mut buffers.feature_errors[b * tails..(b + 1) * tails];
+        for (d, squares) in [&buffers.forecast_sq, &buffers.reconstruction_sq]
+            .into_iter()
+            .enumerate()
+        {
+            let squares = row_of(squares, b);
+            for (f, range) in evidence.features.iter().enumerate() {
+                let sum: f32 = squares[range.clone()].iter().sum();
+                by_feature[d * features + f] = f64::from((sum / range.len() as f32).sqrt());
+            }
+        }
         errors.push(Some([
             f64::from((forecast_sum / measured).sqrt()),
             f64::from((reconstruction_sum / measured).sqrt()),
@@ -251,13 +270,37 @@ fn row_of(m: &Array2<f32>, b: usize) -> &[f32] {
     &m.as_slice().expect("row-major buffer")[b * width..(b + 1) * width]
 }
 
-/// 1 for each model input whose error is evidence, 0 for calendar context.
-pub fn evidence_weights(schema: &Schema) -> Vec<f32> {
-    schema
-        .measured_inputs()
-        .into_iter()
-        .map(|m| if m { 1.0 } else { 0.0 })
-        .collect()
+/// Which model inputs are evidence, and how they group into features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    /// 1 for each input whose error is evidence, 0 for calendar context.
+    pub weights: Vec<f32>,
+    /// Input ranges of the evidence features, in schema order.
+    pub features: Vec<std::ops::Range<usize>>,
+}
+
+impl Evidence {
+    pub fn of(schema: &Schema) -> Evidence {
+        let mut features = Vec::new();
+        let mut start = 0;
+        for feature in &schema.features {
+            if feature.is_evidence() {
+                features.push(start..start + feature.width());
+            }
+            start += feature.width();
+        }
+        let weights = schema
+            .measured_inputs()
+            .into_iter()
+            .map(|m| if m { 1.0 } else { 0.0 })
+            .collect();
+        Evidence { weights, features }
+    }
+
+    /// Error tails a key keeps: one per detector and evidence feature.
+    pub fn tails(&self) -> usize {
+        2 * self.features.len()
+    }
 }
 
 /// Where keys get their models.
@@ -298,7 +341,7 @@ pub struct Pipeline {
     source: ModelSource,
     since_previous_slots: Vec<usize>,
     input_owner: Vec<usize>,
-    evidence: Vec<f32>,
+    evidence: Evidence,
     keys: KeyStore<KeyEntry>,
     buffers: BatchBuffers,
     progress: Progress,
@@ -310,7 +353,7 @@ impl Pipeline {
         Pipeline {
             since_previous_slots: schema.since_previous_slots(),
             input_owner: schema.input_owner(),
-            evidence: evidence_weights(schema),
+            evidence: Evidence::of(schema),
             config,
             source,
             keys: KeyStore::default(),
@@ -459,7 +502,9 @@ impl Pipeline {
             let (verdict, learned) = match errors[b] {
                 None => (Verdict::unscored(Status::Warming), true),
                 Some(errors) => {
-                    let detection = state.detection.detect(&errors, &config.detect);
+                    let tails = self.evidence.tails();
+                    let by_feature = &self.buffers.feature_errors[b * tails..(b + 1) * tails];
+                    let detection = state.detection.detect(by_feature, &config.detect);
                     let is_anomaly = detection.judgement.is_anomaly;
                     let verdict = Verdict {
                         status: Status::Scored,

@@ -56,11 +56,12 @@ impl Detector {
 /// deviations of the scaled inputs.
 pub type DetectorErrors = [f64; 2];
 
-/// One key's detection state: an error tail per detector, its threshold
-/// (POT adapts per key) and hygiene.
+/// One key's detection state: an error tail per detector and evidence
+/// feature, its threshold (POT adapts per key) and hygiene.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectionState {
-    tails: [ErrorTail; 2],
+    /// Forecast tails of every evidence feature, then reconstruction tails.
+    tails: Vec<ErrorTail>,
     threshold: Threshold,
     hygiene: Hygiene,
 }
@@ -77,7 +78,7 @@ pub struct Detection {
 }
 
 impl DetectionState {
-    pub fn new(tails: [ErrorTail; 2], threshold: Threshold) -> DetectionState {
+    pub fn new(tails: Vec<ErrorTail>, threshold: Threshold) -> DetectionState {
         DetectionState {
             tails,
             threshold,
@@ -86,14 +87,30 @@ impl DetectionState {
     }
 
     /// The anomaly score of an event's errors.
-    pub fn score(&self, errors: &DetectorErrors) -> f64 {
-        score_of(fisher_ln_p(
-            [0, 1].map(|d| self.tails[d].ln_tail_probability(errors[d])),
-        ))
+    /// The anomaly score of an event's per-feature errors (forecast errors
+    /// of every evidence feature, then reconstruction errors). Within a
+    /// detector the most surprising feature counts, Bonferroni-corrected
+    /// for the number of features, so one feature far off stands out
+    /// however many others are normal; the two detectors are combined with
+    /// Fisher's method.
+    pub fn score(&self, errors: &[f64]) -> f64 {
+        let features = self.tails.len() / 2;
+        let correction = (features as f64).ln();
+        let detector = |d: usize| {
+            let tails = &self.tails[d * features..(d + 1) * features];
+            let errors = &errors[d * features..(d + 1) * features];
+            let most_surprising = tails
+                .iter()
+                .zip(errors)
+                .map(|(tail, &e)| tail.ln_tail_probability(e))
+                .fold(0.0, f64::min);
+            (most_surprising + correction).min(0.0)
+        };
+        score_of(fisher_ln_p([detector(0), detector(1)]))
     }
 
     /// Scores and judges an event, learning from it when it is normal.
-    pub fn detect(&mut self, errors: &DetectorErrors, config: &DetectConfig) -> Detection {
+    pub fn detect(&mut self, errors: &[f64], config: &DetectConfig) -> Detection {
         let score = self.score(errors);
         let threshold = self.threshold.value();
         let judgement = self.hygiene.judge(score >= threshold, &config.hygiene);
@@ -110,7 +127,7 @@ impl DetectionState {
     }
 
     /// Folds a normal event into the error tails and the threshold.
-    fn learn(&mut self, errors: &DetectorErrors, score: f64, config: &DetectConfig) {
+    fn learn(&mut self, errors: &[f64], score: f64, config: &DetectConfig) {
         for (tail, &error) in self.tails.iter_mut().zip(errors) {
             tail.learn(error, &config.score);
         }

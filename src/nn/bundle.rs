@@ -60,8 +60,9 @@ pub struct Manifest {
     pub detect: DetectConfig,
     pub training: TrainingConfig,
     pub scaler: ScalerStats,
-    /// Forecast and reconstruction error tails, in that order.
-    pub error_tails: [ErrorTail; 2],
+    /// Error tails per detector and evidence feature: the forecast's for
+    /// every evidence feature, then the reconstruction's.
+    pub error_tails: Vec<ErrorTail>,
     pub threshold: Threshold,
     pub summary: LearnSummary,
     /// SHA-256 (hex) of each weight file, by file name.

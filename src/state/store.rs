@@ -159,7 +159,11 @@ mod tests {
         store.set_now(start + Duration::from_secs(10));
         store.get_or_insert_with("a", || 0);
         // b is idle past the TTL; of the rest, c is the least recent beyond 2 keys.
-        let evicted = store.evict(start + Duration::from_secs(11), Duration::from_millis(9500), 2);
+        let evicted = store.evict(
+            start + Duration::from_secs(11),
+            Duration::from_millis(9500),
+            2,
+        );
         assert_eq!(
             evicted,
             Evicted {
