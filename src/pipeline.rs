@@ -6,8 +6,8 @@
 //! event in the same batch waits for its first (a "wave" later), so a batch
 //! gives exactly the verdicts that one-by-one processing would.
 
+use foldhash::{HashMap, HashMapExt};
 use std::borrow::BorrowMut;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

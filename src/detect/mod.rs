@@ -9,7 +9,7 @@ pub mod threshold;
 use serde::{Deserialize, Serialize};
 
 use hygiene::{Hygiene, HygieneConfig, Judgement};
-use score::{ErrorTail, ScoreConfig, fisher_ln_p, score_of};
+use score::{ErrorTail, Probability, ScoreConfig, fisher_ln_p, score_of};
 use threshold::{Threshold, ThresholdConfig};
 
 /// Everything about turning errors into flags, per stream.
@@ -102,9 +102,9 @@ impl DetectionState {
             let most_surprising = tails
                 .iter()
                 .zip(errors)
-                .map(|(tail, &e)| tail.ln_tail_probability(e))
-                .fold(0.0, f64::min);
-            (most_surprising + correction).min(0.0)
+                .map(|(tail, &e)| tail.probability(e))
+                .fold(Probability::Body(1.0), Probability::min);
+            (most_surprising.ln() + correction).min(0.0)
         };
         score_of(fisher_ln_p([detector(0), detector(1)]))
     }

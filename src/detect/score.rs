@@ -132,10 +132,10 @@ impl ErrorTail {
         tail
     }
 
-    /// Natural log of the tail probability of `error`. Below the tail
-    /// threshold the probability falls linearly from 1 (error 0) to the
-    /// tail rate (error `u`).
-    pub fn ln_tail_probability(&self, error: f64) -> f64 {
+    /// Tail probability of `error`: in the body (at or below the tail
+    /// threshold) it falls linearly from 1 at error 0 to the tail rate at
+    /// `u`; above it follows the fitted generalised Pareto distribution.
+    pub fn probability(&self, error: f64) -> Probability {
         let rate = self.rate.max(1.0 / (self.events.max(1) as f64 + 1.0));
         if error <= self.threshold || self.scale <= 0.0 {
             let reach = if self.threshold > 0.0 {
@@ -143,7 +143,7 @@ impl ErrorTail {
             } else {
                 1.0
             };
-            return (1.0 - reach * (1.0 - rate)).ln();
+            return Probability::Body(1.0 - reach * (1.0 - rate));
         }
         let z = (error - self.threshold) / self.scale;
         let ln_survival = if self.shape < 1e-9 {
@@ -151,7 +151,14 @@ impl ErrorTail {
         } else {
             -(self.shape * z).ln_1p() / self.shape
         };
-        rate.ln() + ln_survival
+        Probability::Tail {
+            ln: rate.ln() + ln_survival,
+        }
+    }
+
+    /// Natural log of [`ErrorTail::probability`].
+    pub fn ln_tail_probability(&self, error: f64) -> f64 {
+        self.probability(error).ln()
     }
 
     /// Learns from an error judged normal.
@@ -208,6 +215,37 @@ impl ErrorTail {
         } else {
             self.shape = shape.min(MAX_SHAPE);
             self.scale = scale;
+        }
+    }
+}
+
+/// A tail probability, kept as a plain probability in the body (most
+/// events) and as a logarithm in the tail, where it can be tiny. Any tail
+/// probability is below any body probability of the same tail.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Probability {
+    Body(f64),
+    Tail { ln: f64 },
+}
+
+impl Probability {
+    pub fn ln(self) -> f64 {
+        match self {
+            Probability::Body(p) => p.ln(),
+            Probability::Tail { ln } => ln,
+        }
+    }
+
+    /// The smaller of two probabilities, taking logarithms only when both
+    /// are in a tail.
+    pub fn min(self, other: Probability) -> Probability {
+        match (self, other) {
+            (Probability::Body(a), Probability::Body(b)) => Probability::Body(a.min(b)),
+            (Probability::Tail { ln: a }, Probability::Tail { ln: b }) => {
+                Probability::Tail { ln: a.min(b) }
+            }
+            (tail @ Probability::Tail { .. }, Probability::Body(_))
+            | (Probability::Body(_), tail @ Probability::Tail { .. }) => tail,
         }
     }
 }
