@@ -351,7 +351,9 @@ pub fn simulate_readings(
         let anomalies: Vec<Injected> = (0..2)
             .map(|k| {
                 let kind = KINDS[(2 * d + k) % KINDS.len()];
+                // Each anomaly keeps within its quarter of the scored part.
                 let len = if kind == SensorAnomaly::Spike { 3 } else { 120 };
+                let len = len.min(scored / 4).max(1);
                 Injected {
                     kind,
                     start: clean_points + scored * (2 * k + 1) / 4,

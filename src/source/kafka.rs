@@ -106,8 +106,22 @@ impl ConsumerShared {
         let receiver = self.settled.lock().unwrap_or_else(|p| p.into_inner());
         let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
         while let Ok(at) = receiver.try_recv() {
-            tracker.settled(at);
+            self.settle(&mut tracker, at);
         }
+    }
+
+    /// Marks one event as through the pipeline. The trace line per event
+    /// (target `tidewatch::settled`, off by default) is what the delivery
+    /// tests read to prove that no offset was skipped across restarts.
+    fn settle(&self, tracker: &mut OffsetTracker, at: SourceOffset) {
+        tracing::trace!(
+            target: "tidewatch::settled",
+            topic = %self.topics[at.stream],
+            partition = at.partition,
+            offset = at.offset,
+            "settled"
+        );
+        tracker.settled(at);
     }
 
     /// Waits up to `timeout` for settlements until `done` holds.
@@ -123,10 +137,10 @@ impl ConsumerShared {
             }
             let receiver = self.settled.lock().unwrap_or_else(|p| p.into_inner());
             if let Ok(at) = receiver.recv_timeout(Duration::from_millis(5)) {
-                self.tracker
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .settled(at);
+                self.settle(
+                    &mut self.tracker.lock().unwrap_or_else(|p| p.into_inner()),
+                    at,
+                );
             }
         }
     }

@@ -1,0 +1,358 @@
+//! What the Kafka tests share: a real Nisshi broker started on a free port
+//! from an empty folder, the daemon as a separate process (so it can be
+//! killed), and plain producers and readers.
+//!
+//! A missing broker binary fails the test with the command that installs
+//! it; nothing is skipped.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+pub const NISSHI_INSTALL: &str =
+    "cargo install nisshi --version 0.7.0-pre.2 --locked --features libsql,dynostore";
+
+/// A free TCP port on 127.0.0.1 (the listener is closed before it is used).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `name` from `$NAME_BIN`, the `PATH` or `~/.cargo/bin`.
+fn find_binary(name: &str, env: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(PathBuf::from(path));
+    }
+    let cargo_bin = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(cargo_bin)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+}
+
+/// A Nisshi broker of its own for one test; stopped when dropped.
+pub struct Nisshi {
+    child: Child,
+    binary: PathBuf,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Nisshi {
+    pub fn start() -> Nisshi {
+        let binary = find_binary("nisshi", "NISSHI_BIN").unwrap_or_else(|| {
+            panic!(
+                "the Nisshi broker is not installed: run scripts/test.sh (it installs it) \
+                 or `{NISSHI_INSTALL}`"
+            )
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.path().join("nisshi.log")).unwrap();
+        let child = Command::new(&binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://nisshi/"])
+            .current_dir(dir.path())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let broker = Nisshi {
+            child,
+            binary,
+            port,
+            _dir: dir,
+        };
+        wait_for(
+            Duration::from_secs(60),
+            "the Nisshi broker to listen",
+            || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        broker
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn create_topic(&self, name: &str, partitions: i32) {
+        let output = Command::new(&self.binary)
+            .args(["topic", "create", "--broker"])
+            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .args(["--partitions", &partitions.to_string(), name])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "nisshi topic create {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for Nisshi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `done` until it holds, failing the test after `timeout`.
+pub fn wait_for(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `tidewatch run` as a child process, its log (stderr) in a file.
+pub struct DaemonProcess {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl DaemonProcess {
+    /// Starts the daemon with settled offsets traced, appending to `log`.
+    pub fn start(config: &Path, log: &Path) -> DaemonProcess {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info,tidewatch::settled=trace")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        DaemonProcess {
+            child,
+            log: log.to_owned(),
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// Waits for the process to end, failing the test after `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not exit within {timeout:?}; log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (topic, partition, offset) of every event the log says was settled.
+pub fn settled_offsets(log: &Path) -> BTreeSet<(String, i32, i64)> {
+    let Ok(file) = std::fs::File::open(log) else {
+        return BTreeSet::new();
+    };
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|line| line.contains("tidewatch::settled"))
+        .filter_map(|line| {
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
+                    .map(str::to_owned)
+            };
+            Some((
+                field("topic")?,
+                field("partition")?.parse().ok()?,
+                field("offset")?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+pub fn producer(brokers: &str) -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap()
+}
+
+/// Sends one message, waiting for queue space if needed.
+pub fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &[u8]) {
+    let mut record = BaseRecord::to(topic).key(key).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+pub fn flush(producer: &BaseProducer) {
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// A message as read back from a topic.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.payload).expect("a JSON payload")
+    }
+}
+
+/// Messages in partitions `0..partitions` of `topic` from the beginning,
+/// read until `count` came or `timeout` passed.
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    count: usize,
+    timeout: Duration,
+) -> Vec<Received> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("reader-{topic}-{}", free_port()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut received = Vec::new();
+    while received.len() < count && Instant::now() < deadline {
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|header| {
+                        let value = header
+                            .value
+                            .map(String::from_utf8_lossy)
+                            .unwrap_or_default();
+                        (header.key.to_owned(), value.into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        received.push(Received {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers,
+        });
+    }
+    received
+}
+
+/// The offsets `group` has committed on partitions `0..partitions`.
+pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut query = TopicPartitionList::new();
+    for p in 0..partitions {
+        query.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(query, Duration::from_secs(10))
+        .unwrap();
+    (0..partitions)
+        .map(
+            |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            },
+        )
+        .collect()
+}
+
+/// The body of `GET http://address/path` (HTTP/1.0, no client library).
+pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
