@@ -467,9 +467,13 @@ impl Input {
         }
         self.shared.apply_settled();
         self.shared.store_advanced(&self.consumer);
-        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::warn!(%error, "commit at shutdown");
-        }
+        let committed = match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "commit at shutdown failed; uncommitted events will be re-read");
+                false
+            }
+        };
         let left = self
             .shared
             .tracker
@@ -477,7 +481,9 @@ impl Input {
             .unwrap_or_else(|p| p.into_inner())
             .in_flight(None);
         if settled && left == 0 {
-            tracing::info!("drained and committed");
+            if committed {
+                tracing::info!("drained and committed");
+            }
         } else {
             tracing::warn!(
                 in_flight = left,

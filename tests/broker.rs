@@ -19,47 +19,16 @@ use tidewatch::simulate::simulate_readings;
 use tidewatch::sink::alert::Flag;
 
 use support::{
-    DaemonProcess, Nisshi, committed_offsets, flush, free_port, http_get, producer, read_topic,
-    send, settled_offsets, wait_for,
+    DaemonProcess, FLAG_EVERY_EVENT_STREAM, Nisshi, committed_offsets, flush, free_port, http_get,
+    producer, read_topic, send, settled_offsets, wait_for,
 };
 
 const PARTITIONS: i32 = 3;
 const INPUT: &str = "readings";
 
-/// A small sensor stream that learns online quickly and flags everything.
-const STREAM_TOML: &str = r#"
-[schema]
-name = "pump"
-key_field = "device"
-timestamp_field = "timestamp"
-features = [{ name = "temperature" }, { name = "pressure" }]
-
-[model]
-window_len = 6
-burn_in_steps = 2
-forecaster = { cell = "gru", hidden_size = 4 }
-autoencoder = { hidden_widths = [4, 2] }
-
-[training]
-max_epochs = 2
-
-[online]
-warmup_events = 60
-
-# Every scored event is flagged, so each one waits for its flag's
-# acknowledgement before its offset may be committed.
-[detect.threshold]
-kind = "fixed"
-value = 0.0
-
-[detect.hygiene]
-min_consecutive = 1
-cooldown_events = 0
-"#;
-
 /// A daemon config for `group` in `dir`; returns its path and the HTTP address.
 fn write_config(dir: &Path, brokers: &str, group: &str) -> (std::path::PathBuf, String) {
-    std::fs::write(dir.join("stream.toml"), STREAM_TOML).unwrap();
+    std::fs::write(dir.join("stream.toml"), FLAG_EVERY_EVENT_STREAM).unwrap();
     let http = format!("127.0.0.1:{}", free_port());
     let config = format!(
         r#"

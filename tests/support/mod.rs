@@ -23,6 +23,37 @@ use rdkafka::{Offset, TopicPartitionList};
 pub const NISSHI_INSTALL: &str =
     "cargo install nisshi --version 0.7.0-pre.2 --locked --features libsql,dynostore";
 
+/// A small sensor stream that learns online quickly and flags everything.
+pub const FLAG_EVERY_EVENT_STREAM: &str = r#"
+[schema]
+name = "pump"
+key_field = "device"
+timestamp_field = "timestamp"
+features = [{ name = "temperature" }, { name = "pressure" }]
+
+[model]
+window_len = 6
+burn_in_steps = 2
+forecaster = { cell = "gru", hidden_size = 4 }
+autoencoder = { hidden_widths = [4, 2] }
+
+[training]
+max_epochs = 2
+
+[online]
+warmup_events = 60
+
+# Every scored event is flagged, so each one waits for its flag's
+# acknowledgement before its offset may be committed.
+[detect.threshold]
+kind = "fixed"
+value = 0.0
+
+[detect.hygiene]
+min_consecutive = 1
+cooldown_events = 0
+"#;
+
 /// A free TCP port on 127.0.0.1 (the listener is closed before it is used).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
