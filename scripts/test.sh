@@ -11,6 +11,22 @@ if ! command -v cargo >/dev/null; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+# Services the tests start for themselves: the Nisshi broker (each Kafka
+# test runs its own on a free port) and Debian's Prometheus server and
+# promtool. Installed once, reused afterwards.
+NISSHI_VERSION=0.7.0-pre.2
+if ! command -v nisshi >/dev/null && [ ! -x "$HOME/.cargo/bin/nisshi" ]; then
+    echo "== installing the Nisshi broker $NISSHI_VERSION (about 16 minutes, once)"
+    cargo install nisshi --version "$NISSHI_VERSION" --locked --features libsql,dynostore
+fi
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    echo "== installing Prometheus (Debian package)"
+    sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+    export DEBIAN_FRONTEND=noninteractive
+    sudo_if_needed apt-get install -y --no-install-recommends prometheus ||
+        { sudo_if_needed apt-get update && sudo_if_needed apt-get install -y --no-install-recommends prometheus; }
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

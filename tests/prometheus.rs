@@ -1,0 +1,216 @@
+//! `/metrics` as Prometheus sees it: `promtool check metrics` finds no
+//! problem, and a real Prometheus server (Debian's `prometheus` package,
+//! installed by scripts/test.sh) scrapes the daemon and answers queries on
+//! its series.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rdkafka::mocking::MockCluster;
+use tidewatch::config::RunConfig;
+use tidewatch::daemon::{self, DaemonHandle};
+use tidewatch::metrics::Metrics;
+use tidewatch::simulate::simulate_readings;
+
+use support::{FLAG_EVERY_EVENT_STREAM, flush, free_port, http_get, producer, send, wait_for};
+
+const PROMETHEUS_INSTALL: &str = "sudo apt-get install prometheus";
+
+fn prometheus_binary(name: &str) -> PathBuf {
+    ["/usr/bin", "/usr/local/bin"]
+        .iter()
+        .map(|dir| PathBuf::from(dir).join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` is not installed: run scripts/test.sh (it installs Debian's \
+                 prometheus package) or `{PROMETHEUS_INSTALL}`"
+            )
+        })
+}
+
+/// A daemon on a mock cluster that has scored, flagged and dead-lettered
+/// some events, so that every metric family has samples.
+fn busy_daemon<C: rdkafka::ClientContext>(
+    cluster: &MockCluster<'_, C>,
+    dir: &std::path::Path,
+) -> DaemonHandle {
+    let brokers = cluster.bootstrap_servers();
+    for (topic, partitions) in [("readings", 2), ("flags", 1), ("dead-letters", 1)] {
+        cluster.create_topic(topic, partitions, 1).unwrap();
+    }
+    let input = producer(&brokers);
+    let (readings, _) = simulate_readings(2, 300, 200, 3);
+    for reading in &readings {
+        send(
+            &input,
+            "readings",
+            &reading.device,
+            &serde_json::to_vec(reading).unwrap(),
+        );
+    }
+    send(&input, "readings", "pump-1", b"not json");
+    flush(&input);
+
+    std::fs::write(dir.join("stream.toml"), FLAG_EVERY_EVENT_STREAM).unwrap();
+    std::fs::write(
+        dir.join("run.toml"),
+        format!(
+            r#"
+[kafka]
+brokers = "{brokers}"
+group_id = "metrics"
+properties = {{ "session.timeout.ms" = "6000" }}
+
+[daemon]
+workers = 1
+
+[http]
+listen = "127.0.0.1:0"
+
+[[streams]]
+config = "stream.toml"
+input_topic = "readings"
+flags_topic = "flags"
+dead_letter_topic = "dead-letters"
+"#
+        ),
+    )
+    .unwrap();
+    let metrics = Metrics::new();
+    let handle = daemon::start(
+        RunConfig::load(&dir.join("run.toml")).unwrap(),
+        metrics.clone(),
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(120), "the events to be scored", || {
+        metrics.scored_total() >= readings.len() as u64
+    });
+    handle
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `query` in a URL.
+fn encoded(query: &str) -> String {
+    query
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn promtool_accepts_the_metrics_and_prometheus_scrapes_them() {
+    let promtool = prometheus_binary("promtool");
+    let prometheus = prometheus_binary("prometheus");
+    let cluster = MockCluster::new(1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let handle = busy_daemon(&cluster, dir.path());
+    let target = handle.http_address().to_string();
+
+    let (status, body) = http_get(&target, "/metrics");
+    assert_eq!(status, 200);
+    for family in [
+        "tidewatch_events_consumed_total",
+        "tidewatch_events_scored_total",
+        "tidewatch_events_dead_lettered_total",
+        "tidewatch_flags_produced_total",
+        "tidewatch_consume_to_flag_seconds_bucket",
+        "tidewatch_batch_size_events_bucket",
+        "tidewatch_anomaly_score_bucket",
+        "tidewatch_threshold",
+        "tidewatch_active_keys",
+        "tidewatch_model_info",
+        "tidewatch_build_info",
+    ] {
+        assert!(body.contains(family), "{family} missing from /metrics");
+    }
+    let mut check = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let output = check.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && report.trim().is_empty(),
+        "promtool: {report}"
+    );
+
+    let web = format!("127.0.0.1:{}", free_port());
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tidewatch\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+    let _server = Server(
+        Command::new(&prometheus)
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let query = |q: &str| -> String {
+        if std::net::TcpStream::connect(&web).is_err() {
+            return String::new();
+        }
+        http_get(&web, &format!("/api/v1/query?query={}", encoded(q))).1
+    };
+    wait_for(
+        Duration::from_secs(90),
+        "Prometheus to scrape the daemon",
+        || {
+            query(r#"up{job="tidewatch"}"#).contains(r#""value":["#)
+                && query(r#"up{job="tidewatch"}"#).contains(r#""1"]"#)
+        },
+    );
+    let scored = query(r#"tidewatch_events_scored_total{stream="pump"}"#);
+    assert!(scored.contains(r#""stream":"pump""#), "{scored}");
+    let dead = query("sum by (reason) (tidewatch_events_dead_lettered_total)");
+    assert!(dead.contains(r#""reason":"not_json""#), "{dead}");
+    let latency = query(
+        "histogram_quantile(0.99, sum by (le) (rate(tidewatch_consume_to_flag_seconds_bucket[1m])))",
+    );
+    assert!(latency.contains(r#""status":"success""#), "{latency}");
+
+    handle.shutdown();
+    handle.join().unwrap();
+}
