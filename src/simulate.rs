@@ -348,7 +348,9 @@ pub fn simulate_readings(
     let mut truth = Vec::new();
     for d in 0..devices {
         let key = format!("pump-{}", d + 1);
-        let anomalies: Vec<Injected> = (0..2)
+        // Too short a scored part has no room for anomalies.
+        let count = if scored >= 4 { 2 } else { 0 };
+        let anomalies: Vec<Injected> = (0..count)
             .map(|k| {
                 let kind = KINDS[(2 * d + k) % KINDS.len()];
                 // Each anomaly keeps within its quarter of the scored part.

@@ -351,26 +351,45 @@ pub fn read_topic(
 
 /// The offsets `group` has committed on partitions `0..partitions`.
 pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut query = TopicPartitionList::new();
-    for p in 0..partitions {
-        query.add_partition(topic, p);
+    GroupOffsets::new(brokers, group).committed(topic, partitions)
+}
+
+/// Reads a consumer group's committed offsets without joining it; one
+/// client for many reads.
+pub struct GroupOffsets {
+    consumer: BaseConsumer,
+}
+
+impl GroupOffsets {
+    pub fn new(brokers: &str, group: &str) -> GroupOffsets {
+        GroupOffsets {
+            consumer: ClientConfig::new()
+                .set("bootstrap.servers", brokers)
+                .set("group.id", group)
+                .create()
+                .unwrap(),
+        }
     }
-    let committed = consumer
-        .committed_offsets(query, Duration::from_secs(10))
-        .unwrap();
-    (0..partitions)
-        .map(
-            |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o,
-                _ => -1,
-            },
-        )
-        .collect()
+
+    /// Committed offset of each partition `0..partitions` (-1 for none).
+    pub fn committed(&self, topic: &str, partitions: i32) -> Vec<i64> {
+        let mut query = TopicPartitionList::new();
+        for p in 0..partitions {
+            query.add_partition(topic, p);
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(query, Duration::from_secs(10))
+            .unwrap();
+        (0..partitions)
+            .map(
+                |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o,
+                    _ => -1,
+                },
+            )
+            .collect()
+    }
 }
 
 /// The body of `GET http://address/path` (HTTP/1.0, no client library).

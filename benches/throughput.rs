@@ -1,0 +1,246 @@
+//! End-to-end daemon throughput on a real broker: sensor readings (the
+//! shipped `examples/sensor.toml` stream: 2 sensors, window 16, LSTM 16,
+//! autoencoder 32-16-4-16-32) pre-loaded in a Nisshi broker, one scoring
+//! worker, a trained bundle for every device.
+//!
+//! Reports events/s from the first event consumed to the last offset
+//! committed (offsets are committed only after scoring and, for flagged
+//! events, the broker's acknowledgement of the flag), events/s from the
+//! first consumed to the last scored, and the p99 consume-to-flag latency
+//! from the daemon's own histogram.
+//!
+//! Run: `cargo bench --bench throughput` (1,000,000 events; set
+//! `TIDEWATCH_BENCH_EVENTS` for another count). Under `cargo test` it runs
+//! once with 20,000 events, as a check that it works.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use tidewatch::config::RunConfig;
+use tidewatch::daemon;
+use tidewatch::jobs::demo::sensor_config;
+use tidewatch::jobs::train::train_file;
+use tidewatch::metrics::Metrics;
+use tidewatch::nn::training::Progress;
+use tidewatch::simulate::simulate_readings;
+use tidewatch::source::file::ReadOptions;
+
+use support::{GroupOffsets, Nisshi, flush, producer, send};
+
+const PARTITIONS: i32 = 3;
+const DEVICES: usize = 1000;
+
+fn main() {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let events: usize = match std::env::var("TIDEWATCH_BENCH_EVENTS") {
+        Ok(n) => n.parse().expect("TIDEWATCH_BENCH_EVENTS is a count"),
+        Err(_) if measuring => 1_000_000,
+        Err(_) => 20_000,
+    };
+    let per_device = events / DEVICES;
+    let dir = tempfile::tempdir().unwrap();
+
+    // A bundle trained on a few devices' clean readings.
+    let stream = sensor_config();
+    let (training, _) = simulate_readings(8, 1200, 1200, 99);
+    let lines: String = training
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
+    std::fs::write(dir.path().join("train.jsonl"), lines).unwrap();
+    let bundle = dir.path().join("bundle");
+    train_file(
+        &dir.path().join("train.jsonl"),
+        &stream,
+        ReadOptions::skipping_bad_rows(false),
+        &bundle,
+        Progress::Quiet,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("sensor.toml"),
+        toml::to_string(&stream).unwrap(),
+    )
+    .unwrap();
+
+    let broker = Nisshi::start();
+    for (topic, partitions) in [("readings", PARTITIONS), ("flags", 1), ("dead-letters", 1)] {
+        broker.create_topic(topic, partitions);
+    }
+    let brokers = broker.brokers();
+    let (readings, _) = simulate_readings(DEVICES, per_device, per_device / 2, 7);
+    let loading = Instant::now();
+    let input = producer(&brokers);
+    for reading in &readings {
+        send(
+            &input,
+            "readings",
+            &reading.device,
+            &serde_json::to_vec(reading).unwrap(),
+        );
+    }
+    flush(&input);
+    eprintln!(
+        "loaded {} events in {:.1} s",
+        readings.len(),
+        loading.elapsed().as_secs_f64()
+    );
+    let reading_back = Instant::now();
+    let next_offsets = next_offsets(&brokers, readings.len());
+    eprintln!(
+        "a bare consumer reads them back at {:.0} events/s",
+        readings.len() as f64 / reading_back.elapsed().as_secs_f64()
+    );
+
+    std::fs::write(
+        dir.path().join("run.toml"),
+        format!(
+            r#"
+[kafka]
+brokers = "{brokers}"
+group_id = "throughput"
+properties = {{ "session.timeout.ms" = "6000", "auto.commit.interval.ms" = "50" }}
+
+[daemon]
+workers = 1
+
+[http]
+listen = "127.0.0.1:0"
+
+[[streams]]
+config = "sensor.toml"
+model = "bundle"
+input_topic = "readings"
+flags_topic = "flags"
+dead_letter_topic = "dead-letters"
+"#,
+        ),
+    )
+    .unwrap();
+    let metrics = Metrics::new();
+    let handle = daemon::start(
+        RunConfig::load(&dir.path().join("run.toml")).unwrap(),
+        metrics.clone(),
+    )
+    .unwrap();
+    let group = GroupOffsets::new(&brokers, "throughput");
+    // Polled in a tight loop: the clock starts at the first event consumed.
+    let consumed = || metric_sum(&metrics, "tidewatch_events_consumed_total");
+    let waiting = Instant::now();
+    while consumed() < 1.0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(120),
+            "no event consumed"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let started = Instant::now();
+    let mut scored_at = None;
+    while group.committed("readings", PARTITIONS) != next_offsets {
+        assert!(
+            started.elapsed() < Duration::from_secs(1200),
+            "offsets not committed"
+        );
+        if scored_at.is_none() && metrics.scored_total() >= readings.len() as u64 {
+            scored_at = Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let committed_at = started.elapsed();
+    let scored_at = scored_at.unwrap_or(committed_at);
+    let p99 = histogram_quantile(&metrics.render(), "tidewatch_consume_to_flag_seconds", 0.99);
+    let flags = metric_sum(&metrics, "tidewatch_flags_produced_total");
+    let mean_batch = metric_sum(&metrics, "tidewatch_batch_size_events_sum")
+        / metric_sum(&metrics, "tidewatch_batch_size_events_count");
+    handle.shutdown();
+    handle.join().unwrap();
+
+    let rate = |d: Duration| readings.len() as f64 / d.as_secs_f64();
+    println!(
+        "events {} | consumed->committed {:.0} events/s ({:.2} s) | consumed->scored {:.0} events/s | mean batch {mean_batch:.0} | flags {flags} | p99 consume->flag {}",
+        readings.len(),
+        rate(committed_at),
+        committed_at.as_secs_f64(),
+        rate(scored_at),
+        p99.map_or("n/a".to_owned(), |s| format!("{:.1} ms", s * 1000.0)),
+    );
+}
+
+/// One past the last offset of each partition, from reading the topic back
+/// (Nisshi's high watermarks lag).
+fn next_offsets(brokers: &str, count: usize) -> Vec<i64> {
+    let read = support::read_topic(
+        brokers,
+        "readings",
+        PARTITIONS,
+        count,
+        Duration::from_secs(600),
+    );
+    assert_eq!(read.len(), count, "events read back");
+    (0..PARTITIONS)
+        .map(|p| {
+            read.iter()
+                .filter(|m| m.partition == p)
+                .map(|m| m.offset + 1)
+                .max()
+                .unwrap_or(-1)
+        })
+        .collect()
+}
+
+/// The sum of every sample of a metric family in the text exposition.
+fn metric_sum(metrics: &Metrics, name: &str) -> f64 {
+    samples(&metrics.render(), name)
+        .map(|(_, value)| value)
+        .sum()
+}
+
+/// `(labels, value)` of the samples named exactly `name`.
+fn samples<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+    text.lines().filter_map(move |line| {
+        let rest = line.strip_prefix(name)?;
+        let (labels, value) = match rest.strip_prefix('{') {
+            Some(rest) => rest.split_once("} ")?,
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        Some((labels, value.trim().parse().ok()?))
+    })
+}
+
+/// The `q` quantile of a histogram, interpolated within its bucket as
+/// Prometheus' `histogram_quantile` does.
+fn histogram_quantile(text: &str, name: &str, q: f64) -> Option<f64> {
+    let bucket_name = format!("{name}_bucket");
+    let mut buckets: Vec<(f64, f64)> = samples(text, &bucket_name)
+        .filter_map(|(labels, count)| {
+            let le = labels.split(',').find_map(|l| l.strip_prefix("le=\""))?;
+            let le = le.trim_end_matches('"');
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((bound, count))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    if total == 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut previous = (0.0, 0.0);
+    for &(bound, count) in &buckets {
+        if count >= rank {
+            if bound.is_infinite() {
+                return Some(previous.0);
+            }
+            let share = (rank - previous.1) / (count - previous.1).max(f64::MIN_POSITIVE);
+            return Some(previous.0 + (bound - previous.0) * share);
+        }
+        previous = (bound, count);
+    }
+    None
+}
