@@ -12,6 +12,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::Record;
 use super::decode::{Decoder, FieldErrorKind};
+use super::json::JsonFields;
 use super::offsets::{OffsetTracker, SourceOffset};
 use crate::http::Readiness;
 use crate::metrics::Metrics;
@@ -53,11 +54,7 @@ impl MessageDecoder {
                 ),
             ));
         }
-        let object = match serde_json::from_slice::<serde_json::Value>(payload) {
-            Ok(serde_json::Value::Object(object)) => object,
-            Ok(_) => return Err(bad("not_json", "not a JSON object".into())),
-            Err(e) => return Err(bad("not_json", e.to_string())),
-        };
+        let object = JsonFields::parse(payload).map_err(|e| bad("not_json", e.to_string()))?;
         let key = match (self.key_from_message, key) {
             (false, _) => None,
             (true, Some(bytes)) => Some(

@@ -1,8 +1,10 @@
 //! Where events come from: the stream [`schema`], [`decode`] from raw fields
-//! to records, and [`file`] replay of CSV and JSON Lines.
+//! to records, [`file`] replay of CSV and JSON Lines, [`json`] fields of a
+//! Kafka message, [`kafka`] decoding and rebalances, [`offsets`] to commit.
 
 pub mod decode;
 pub mod file;
+pub mod json;
 pub mod kafka;
 pub mod offsets;
 pub mod schema;
