@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 
 use crate::config::{ConfigError, RunConfig, StreamBinding, StreamConfig};
@@ -477,7 +478,8 @@ impl Input {
         self.shared.apply_settled();
         self.shared.store_advanced(&self.consumer);
         let committed = match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) => true,
+            // NoOffset: everything stored was committed already.
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
             Err(error) => {
                 tracing::warn!(%error, "commit at shutdown failed; uncommitted events will be re-read");
                 false

@@ -191,8 +191,8 @@ pub fn run_demo(
         kafka: KafkaConfig {
             brokers: brokers.clone(),
             group_id: format!("tidewatch-demo-{}", options.seed),
-            properties: [("session.timeout.ms".to_owned(), "6000".to_owned())].into(),
-            consumer_properties: BTreeMap::new(),
+            properties: BTreeMap::new(),
+            consumer_properties: [("session.timeout.ms".to_owned(), "6000".to_owned())].into(),
             producer_properties: BTreeMap::new(),
         },
         daemon: DaemonConfig {
