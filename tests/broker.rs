@@ -26,10 +26,10 @@ use support::{
 const PARTITIONS: i32 = 3;
 const INPUT: &str = "readings";
 
-/// A daemon config for `group` in `dir`; returns its path and the HTTP address.
-fn write_config(dir: &Path, brokers: &str, group: &str) -> (std::path::PathBuf, String) {
+/// A daemon config for `group` in `dir`, serving HTTP on a port of its own
+/// choosing (see [`http_address`]); returns its path.
+fn write_config(dir: &Path, brokers: &str, group: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("stream.toml"), FLAG_EVERY_EVENT_STREAM).unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
     let config = format!(
         r#"
 [kafka]
@@ -42,7 +42,7 @@ workers = 1
 shutdown_timeout_secs = 20
 
 [http]
-listen = "{http}"
+listen = "127.0.0.1:0"
 
 [[streams]]
 config = "stream.toml"
@@ -53,7 +53,17 @@ dead_letter_topic = "dead-letters"
     );
     let path = dir.join(format!("{group}-{}.toml", free_port()));
     std::fs::write(&path, config).unwrap();
-    (path, http)
+    path
+}
+
+/// The HTTP address a daemon logged once it was listening.
+fn http_address(log: &Path) -> Option<String> {
+    log_text(log)
+        .lines()
+        .find(|line| line.contains("serving /metrics"))?
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix("address="))
+        .map(str::to_owned)
 }
 
 /// A broker with the delivery tests' topics.
@@ -137,7 +147,7 @@ fn log_text(log: &Path) -> String {
 fn sigkill_mid_stream_then_restart_leaves_no_offset_unscored() {
     let broker = broker();
     let dir = tempfile::tempdir().unwrap();
-    let (config, _) = write_config(dir.path(), &broker.brokers(), "killed");
+    let config = write_config(dir.path(), &broker.brokers(), "killed");
     let (first_log, second_log) = (dir.path().join("first.log"), dir.path().join("second.log"));
 
     // The stream is still coming when the first daemon is killed.
@@ -172,7 +182,7 @@ fn sigkill_mid_stream_then_restart_leaves_no_offset_unscored() {
 fn sigterm_drains_and_commits_so_a_restart_rereads_nothing() {
     let broker = broker();
     let dir = tempfile::tempdir().unwrap();
-    let (config, http) = write_config(dir.path(), &broker.brokers(), "stopped");
+    let config = write_config(dir.path(), &broker.brokers(), "stopped");
     let logs: Vec<_> = (0..3)
         .map(|i| dir.path().join(format!("run-{i}.log")))
         .collect();
@@ -193,7 +203,9 @@ fn sigterm_drains_and_commits_so_a_restart_rereads_nothing() {
     // A restart is assigned the partitions and finds nothing to re-read.
     let mut second = DaemonProcess::start(&config, &logs[1]);
     wait_for(Duration::from_secs(60), "the restart to be ready", || {
-        std::net::TcpStream::connect(&http).is_ok() && http_get(&http, "/readyz").0 == 200
+        http_address(&logs[1]).is_some_and(|http| {
+            std::net::TcpStream::connect(&http).is_ok() && http_get(&http, "/readyz").0 == 200
+        })
     });
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -213,18 +225,24 @@ fn sigterm_drains_and_commits_so_a_restart_rereads_nothing() {
 fn two_daemons_in_one_group_split_the_partitions_and_score_everything() {
     let broker = broker();
     let dir = tempfile::tempdir().unwrap();
-    let (config_a, _) = write_config(dir.path(), &broker.brokers(), "pair");
-    let (config_b, _) = write_config(dir.path(), &broker.brokers(), "pair");
+    let config_a = write_config(dir.path(), &broker.brokers(), "pair");
+    let config_b = write_config(dir.path(), &broker.brokers(), "pair");
     let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
 
     let mut a = DaemonProcess::start(&config_a, &log_a);
     let mut b = DaemonProcess::start(&config_b, &log_b);
     // Both join before the events come, so each takes a share.
+    let assigned = |log: &Path| log_text(log).contains("partitions assigned");
     wait_for(
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         "both daemons to be assigned",
         || {
-            let assigned = |log: &Path| log_text(log).contains("partitions assigned");
+            assert!(
+                a.still_running() && b.still_running(),
+                "a daemon exited:\n{}\n{}",
+                log_text(&log_a),
+                log_text(&log_b)
+            );
             assigned(&log_a) && assigned(&log_b)
         },
     );

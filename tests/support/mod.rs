@@ -197,6 +197,10 @@ impl DaemonProcess {
         assert!(status.success(), "kill -{signal}");
     }
 
+    pub fn still_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// Waits for the process to end, failing the test after `timeout`.
     pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
