@@ -27,7 +27,7 @@ use tidewatch::nn::training::Progress;
 use tidewatch::simulate::simulate_readings;
 use tidewatch::source::file::ReadOptions;
 
-use support::{GroupOffsets, Nisshi, flush, producer, send};
+use support::{GroupOffsets, Nisshi, produce_readings, run_config};
 
 const PARTITIONS: i32 = 3;
 const DEVICES: usize = 1000;
@@ -60,7 +60,7 @@ fn main() {
     )
     .unwrap();
     std::fs::write(
-        dir.path().join("sensor.toml"),
+        dir.path().join("stream.toml"),
         toml::to_string(&stream).unwrap(),
     )
     .unwrap();
@@ -72,16 +72,7 @@ fn main() {
     let brokers = broker.brokers();
     let (readings, _) = simulate_readings(DEVICES, per_device, per_device / 2, 7);
     let loading = Instant::now();
-    let input = producer(&brokers);
-    for reading in &readings {
-        send(
-            &input,
-            "readings",
-            &reading.device,
-            &serde_json::to_vec(reading).unwrap(),
-        );
-    }
-    flush(&input);
+    produce_readings(&brokers, "readings", &readings, Duration::ZERO);
     eprintln!(
         "loaded {} events in {:.1} s",
         readings.len(),
@@ -96,27 +87,7 @@ fn main() {
 
     std::fs::write(
         dir.path().join("run.toml"),
-        format!(
-            r#"
-[kafka]
-brokers = "{brokers}"
-group_id = "throughput"
-properties = {{ "session.timeout.ms" = "6000", "auto.commit.interval.ms" = "50" }}
-
-[daemon]
-workers = 1
-
-[http]
-listen = "127.0.0.1:0"
-
-[[streams]]
-config = "sensor.toml"
-model = "bundle"
-input_topic = "readings"
-flags_topic = "flags"
-dead_letter_topic = "dead-letters"
-"#,
-        ),
+        run_config(&brokers, "throughput", Some("bundle"), "workers = 1"),
     )
     .unwrap();
     let metrics = Metrics::new();
@@ -179,15 +150,7 @@ fn next_offsets(brokers: &str, count: usize) -> Vec<i64> {
         Duration::from_secs(600),
     );
     assert_eq!(read.len(), count, "events read back");
-    (0..PARTITIONS)
-        .map(|p| {
-            read.iter()
-                .filter(|m| m.partition == p)
-                .map(|m| m.offset + 1)
-                .max()
-                .unwrap_or(-1)
-        })
-        .collect()
+    support::next_offsets(read.iter().map(|m| (m.partition, m.offset)), PARTITIONS)
 }
 
 /// The sum of every sample of a metric family in the text exposition.

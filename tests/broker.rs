@@ -20,7 +20,7 @@ use tidewatch::sink::alert::Flag;
 
 use support::{
     DaemonProcess, FLAG_EVERY_EVENT_STREAM, Nisshi, committed_offsets, flush, free_port, http_get,
-    producer, read_topic, send, settled_offsets, wait_for,
+    next_offsets, producer, read_topic, run_config, send, settled_offsets, wait_for,
 };
 
 const PARTITIONS: i32 = 3;
@@ -30,26 +30,11 @@ const INPUT: &str = "readings";
 /// choosing (see [`http_address`]); returns its path.
 fn write_config(dir: &Path, brokers: &str, group: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("stream.toml"), FLAG_EVERY_EVENT_STREAM).unwrap();
-    let config = format!(
-        r#"
-[kafka]
-brokers = "{brokers}"
-group_id = "{group}"
-properties = {{ "session.timeout.ms" = "6000", "auto.commit.interval.ms" = "200" }}
-
-[daemon]
-workers = 1
-shutdown_timeout_secs = 20
-
-[http]
-listen = "127.0.0.1:0"
-
-[[streams]]
-config = "stream.toml"
-input_topic = "{INPUT}"
-flags_topic = "flags"
-dead_letter_topic = "dead-letters"
-"#
+    let config = run_config(
+        brokers,
+        group,
+        None,
+        "workers = 1\nshutdown_timeout_secs = 20",
     );
     let path = dir.join(format!("{group}-{}.toml", free_port()));
     std::fs::write(&path, config).unwrap();
@@ -81,23 +66,10 @@ fn produce_readings(brokers: &str, range: std::ops::Range<usize>) {
     produce_readings_paced(brokers, range, Duration::ZERO);
 }
 
-/// As [`produce_readings`], pausing `pause` after every 50 readings, so the
-/// stream keeps coming while a daemon reads it.
+/// As [`produce_readings`], pausing `pause` after every 50 readings.
 fn produce_readings_paced(brokers: &str, range: std::ops::Range<usize>, pause: Duration) {
     let (readings, _) = simulate_readings(6, 1000, 200, 11);
-    let producer = producer(brokers);
-    for (i, reading) in readings[range].iter().enumerate() {
-        send(
-            &producer,
-            INPUT,
-            &reading.device,
-            &serde_json::to_vec(reading).unwrap(),
-        );
-        if i % 50 == 49 {
-            producer.poll(pause);
-        }
-    }
-    flush(&producer);
+    support::produce_readings(brokers, INPUT, &readings[range], pause);
 }
 
 /// Every (topic, partition, offset) of the first `count` input messages,
@@ -110,21 +82,6 @@ fn all_offsets(brokers: &str, count: usize) -> BTreeSet<(String, i32, i64)> {
             .collect();
     assert_eq!(offsets.len(), count, "input messages read back");
     offsets
-}
-
-/// One past the last offset of each partition `0..PARTITIONS` (-1 for an
-/// empty one), as a consumer that read everything commits it.
-fn next_offsets(offsets: &BTreeSet<(String, i32, i64)>) -> Vec<i64> {
-    (0..PARTITIONS)
-        .map(|p| {
-            offsets
-                .iter()
-                .filter(|(_, partition, _)| *partition == p)
-                .map(|(_, _, o)| o + 1)
-                .max()
-                .unwrap_or(-1)
-        })
-        .collect()
 }
 
 fn settled_in(logs: &[&Path]) -> BTreeSet<(String, i32, i64)> {
@@ -196,7 +153,7 @@ fn sigterm_drains_and_commits_so_a_restart_rereads_nothing() {
     assert!(status.success(), "{status}: {}", log_text(&logs[0]));
     assert_eq!(
         committed_offsets(&broker.brokers(), "stopped", INPUT, PARTITIONS),
-        next_offsets(&first_half),
+        next_offsets(first_half.iter().map(|(_, p, o)| (*p, *o)), PARTITIONS),
         "SIGTERM commits every settled event"
     );
 

@@ -18,7 +18,8 @@ use tidewatch::simulate::simulate_readings;
 use tidewatch::sink::alert::Flag;
 
 use support::{
-    FLAG_EVERY_EVENT_STREAM, committed_offsets, flush, producer, read_topic, send, wait_for,
+    FLAG_EVERY_EVENT_STREAM, committed_offsets, next_offsets, produce_readings, read_topic,
+    run_config, wait_for,
 };
 
 const EVENTS: usize = 6000;
@@ -31,41 +32,17 @@ fn broker_outage_and_produce_errors_lose_no_event() {
         cluster.create_topic(topic, partitions, 1).unwrap();
     }
     let (readings, _) = simulate_readings(6, EVENTS / 6, 200, 5);
-    let input = producer(&brokers);
-    for reading in &readings {
-        send(
-            &input,
-            "readings",
-            &reading.device,
-            &serde_json::to_vec(reading).unwrap(),
-        );
-    }
-    flush(&input);
+    produce_readings(&brokers, "readings", &readings, Duration::ZERO);
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("stream.toml"), FLAG_EVERY_EVENT_STREAM).unwrap();
     std::fs::write(
         dir.path().join("run.toml"),
-        format!(
-            r#"
-[kafka]
-brokers = "{brokers}"
-group_id = "faults"
-properties = {{ "session.timeout.ms" = "6000", "auto.commit.interval.ms" = "200" }}
-
-[daemon]
-workers = 2
-max_batch_events = 32
-
-[http]
-listen = "127.0.0.1:0"
-
-[[streams]]
-config = "stream.toml"
-input_topic = "readings"
-flags_topic = "flags"
-dead_letter_topic = "dead-letters"
-"#
+        run_config(
+            &brokers,
+            "faults",
+            None,
+            "workers = 2\nmax_batch_events = 32",
         ),
     )
     .unwrap();
@@ -101,16 +78,7 @@ dead_letter_topic = "dead-letters"
     assert_eq!(inputs.len(), EVENTS);
     // The outage outlasted the group session: the daemon rejoins, re-reads
     // what it had not committed and commits everything.
-    let next_offsets: Vec<i64> = (0..3)
-        .map(|p| {
-            inputs
-                .iter()
-                .filter(|m| m.partition == p)
-                .map(|m| m.offset + 1)
-                .max()
-                .unwrap_or(-1)
-        })
-        .collect();
+    let next_offsets = next_offsets(inputs.iter().map(|m| (m.partition, m.offset)), 3);
     wait_for(
         Duration::from_secs(120),
         "everything to be committed",

@@ -15,7 +15,10 @@ use tidewatch::daemon::{self, DaemonHandle};
 use tidewatch::metrics::Metrics;
 use tidewatch::simulate::simulate_readings;
 
-use support::{FLAG_EVERY_EVENT_STREAM, flush, free_port, http_get, producer, send, wait_for};
+use support::{
+    FLAG_EVERY_EVENT_STREAM, flush, free_port, http_get, produce_readings, producer, run_config,
+    send, wait_for,
+};
 
 const PROMETHEUS_INSTALL: &str = "sudo apt-get install prometheus";
 
@@ -42,42 +45,16 @@ fn busy_daemon<C: rdkafka::ClientContext>(
     for (topic, partitions) in [("readings", 2), ("flags", 1), ("dead-letters", 1)] {
         cluster.create_topic(topic, partitions, 1).unwrap();
     }
-    let input = producer(&brokers);
     let (readings, _) = simulate_readings(2, 300, 200, 3);
-    for reading in &readings {
-        send(
-            &input,
-            "readings",
-            &reading.device,
-            &serde_json::to_vec(reading).unwrap(),
-        );
-    }
+    produce_readings(&brokers, "readings", &readings, Duration::ZERO);
+    let input = producer(&brokers);
     send(&input, "readings", "pump-1", b"not json");
     flush(&input);
 
     std::fs::write(dir.join("stream.toml"), FLAG_EVERY_EVENT_STREAM).unwrap();
     std::fs::write(
         dir.join("run.toml"),
-        format!(
-            r#"
-[kafka]
-brokers = "{brokers}"
-group_id = "metrics"
-properties = {{ "session.timeout.ms" = "6000" }}
-
-[daemon]
-workers = 1
-
-[http]
-listen = "127.0.0.1:0"
-
-[[streams]]
-config = "stream.toml"
-input_topic = "readings"
-flags_topic = "flags"
-dead_letter_topic = "dead-letters"
-"#
-        ),
+        run_config(&brokers, "metrics", None, "workers = 1"),
     )
     .unwrap();
     let metrics = Metrics::new();

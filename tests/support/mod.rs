@@ -19,6 +19,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+use tidewatch::simulate::Reading;
 
 pub const NISSHI_INSTALL: &str =
     "cargo install nisshi --version 0.7.0-pre.2 --locked --features libsql,dynostore";
@@ -53,6 +54,34 @@ value = 0.0
 min_consecutive = 1
 cooldown_events = 0
 "#;
+
+/// A daemon config (TOML) with one stream, from topic `readings` to `flags`
+/// and `dead-letters`, its stream config in `stream.toml` next to it and
+/// HTTP on a port of its own choosing. `model` is a bundle directory (none:
+/// online), `daemon` the body of the `[daemon]` table.
+pub fn run_config(brokers: &str, group: &str, model: Option<&str>, daemon: &str) -> String {
+    let model = model.map_or(String::new(), |m| format!("model = \"{m}\"\n"));
+    format!(
+        r#"
+[kafka]
+brokers = "{brokers}"
+group_id = "{group}"
+properties = {{ "session.timeout.ms" = "6000", "auto.commit.interval.ms" = "50" }}
+
+[daemon]
+{daemon}
+
+[http]
+listen = "127.0.0.1:0"
+
+[[streams]]
+config = "stream.toml"
+{model}input_topic = "readings"
+flags_topic = "flags"
+dead_letter_topic = "dead-letters"
+"#
+    )
+}
 
 /// A free TCP port on 127.0.0.1 (the listener is closed before it is used).
 pub fn free_port() -> u16 {
@@ -273,6 +302,36 @@ pub fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &[u8]) {
 
 pub fn flush(producer: &BaseProducer) {
     producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Produces simulated readings as JSON to `topic`, keyed by device,
+/// pausing `pause` after every 50 so the stream can keep coming while a
+/// daemon reads it.
+pub fn produce_readings(brokers: &str, topic: &str, readings: &[Reading], pause: Duration) {
+    let producer = producer(brokers);
+    for (i, reading) in readings.iter().enumerate() {
+        send(
+            &producer,
+            topic,
+            &reading.device,
+            &serde_json::to_vec(reading).unwrap(),
+        );
+        if i % 50 == 49 && !pause.is_zero() {
+            producer.poll(pause);
+        }
+    }
+    flush(&producer);
+}
+
+/// One past the last of `offsets` (partition, offset) in each partition
+/// `0..partitions` (-1 for none): what a consumer that read them all commits.
+pub fn next_offsets(offsets: impl IntoIterator<Item = (i32, i64)>, partitions: i32) -> Vec<i64> {
+    let mut next = vec![-1; partitions as usize];
+    for (partition, offset) in offsets {
+        let slot = &mut next[partition as usize];
+        *slot = (*slot).max(offset + 1);
+    }
+    next
 }
 
 /// A message as read back from a topic.
