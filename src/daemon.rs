@@ -491,11 +491,10 @@ impl Input {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .in_flight(None);
-        if settled && left == 0 {
-            if committed {
-                tracing::info!("drained and committed");
-            }
-        } else {
+        let drained = settled && left == 0;
+        if drained && committed {
+            tracing::info!("drained and committed");
+        } else if !drained {
             tracing::warn!(
                 in_flight = left,
                 "shutdown timed out; unsettled events will be re-read"

@@ -156,11 +156,6 @@ impl ErrorTail {
         }
     }
 
-    /// Natural log of [`ErrorTail::probability`].
-    pub fn ln_tail_probability(&self, error: f64) -> f64 {
-        self.probability(error).ln()
-    }
-
     /// Learns from an error judged normal.
     pub fn learn(&mut self, error: f64, config: &ScoreConfig) {
         self.events += 1;
@@ -291,10 +286,10 @@ mod tests {
         let tail = ErrorTail::fit(&exponential(20_000), &config);
         assert!((tail.threshold - 50f64.ln()).abs() < 0.01, "{tail:?}");
         // P(X > 10) = e^-10
-        let ln_p = tail.ln_tail_probability(10.0);
+        let ln_p = tail.probability(10.0).ln();
         assert!((ln_p + 10.0).abs() < 0.5, "{ln_p}");
         // below the threshold: probability between the rate and 1
-        let ln_p = tail.ln_tail_probability(1.0);
+        let ln_p = tail.probability(1.0).ln();
         assert!(ln_p < 0.0 && ln_p > 0.02f64.ln());
     }
 
@@ -305,12 +300,12 @@ mod tests {
             ..ScoreConfig::default()
         };
         let mut tail = ErrorTail::fit(&exponential(1000), &config);
-        let before = tail.ln_tail_probability(6.0);
+        let before = tail.probability(6.0).ln();
         for _ in 0..200 {
             tail.learn(5.0, &config);
         }
         assert!(tail.rate > 0.8, "{}", tail.rate);
-        assert!(tail.ln_tail_probability(6.0) > before);
+        assert!(tail.probability(6.0).ln() > before);
         assert_eq!(tail.peaks.len(), config.max_peaks);
     }
 
