@@ -29,6 +29,10 @@ use tidewatch::source::file::ReadOptions;
 
 use support::{GroupOffsets, Nisshi, produce_readings, run_config};
 
+/// The `tidewatch` binary's allocator, so the daemon runs here as it ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PARTITIONS: i32 = 3;
 const DEVICES: usize = 1000;
 

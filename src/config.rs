@@ -249,7 +249,9 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// Any librdkafka property, passed to the consumer and the producer
     /// (SASL, SSL, timeouts...). The daemon's own delivery settings
-    /// (`enable.auto.offset.store`) cannot be overridden.
+    /// (`enable.auto.offset.store`) cannot be overridden; its consumer
+    /// defaults (`auto.offset.reset = earliest`, `statistics.interval.ms =
+    /// 5000`, `fetch.queue.backoff.ms = 10`) can.
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,
     /// Properties for the consumer only.

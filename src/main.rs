@@ -7,6 +7,13 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 
+/// The daemon's threads hand events and settled offsets to each other, so
+/// memory is often freed on another thread than the one that allocated it;
+/// glibc's malloc serialises those frees on the allocating arena's lock,
+/// mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);

@@ -370,6 +370,9 @@ pub fn read_topic(
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("reader-{topic}-{}", free_port()))
         .set("enable.auto.commit", "false")
+        // As the daemon sets it: librdkafka's 1 s default idles a reader
+        // that keeps up.
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .unwrap();
     let mut assignment = TopicPartitionList::new();
