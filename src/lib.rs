@@ -29,6 +29,8 @@
 //!   [`jobs::nab`] and [`jobs::skab`] benchmark scoring, [`jobs::demo`].
 //! - [`simulate`]: synthetic series with labelled anomalies.
 //! - [`config`]: a stream's TOML configuration.
+//! - [`vision`]: the offline image classification job (a CNN over folders
+//!   of images), apart from the streaming path.
 
 pub mod config;
 pub mod daemon;
@@ -46,3 +48,4 @@ pub mod simulate;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod vision;

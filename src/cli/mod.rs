@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod eval;
+pub mod image;
 pub mod run;
 pub mod score;
 pub mod simulate;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Score labelled benchmarks (NAB, SKAB) with their published metrics.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    /// Offline image classification with a CNN: train, predict, eval.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -55,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(args),
         Command::Score(args) => score::run(args),
         Command::Eval(command) => eval::run(command),
+        Command::Image(command) => image::run(command),
     }
 }
 

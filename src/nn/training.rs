@@ -136,6 +136,18 @@ pub struct Stepper {
 }
 
 impl Stepper {
+    pub fn new(optimizer: ModuleOptimizer, learning_rate: f64) -> Stepper {
+        Stepper {
+            optimizer,
+            learning_rate,
+        }
+    }
+
+    /// The rate of the following steps (for learning-rate schedules).
+    pub fn set_learning_rate(&mut self, learning_rate: f64) {
+        self.learning_rate = learning_rate;
+    }
+
     /// Backpropagates `loss` and updates `model`; returns the updated model
     /// and the loss value.
     pub fn step<M: Module>(&mut self, model: M, loss: Tensor<1>) -> (M, f64) {
@@ -161,10 +173,7 @@ pub fn fit<M: Module + Clone>(
     validate: impl Fn(&M) -> Option<f64>,
 ) -> Trained<M> {
     let started = Instant::now();
-    let mut stepper = Stepper {
-        optimizer: AdamConfig::new().init(),
-        learning_rate: config.learning_rate,
-    };
+    let mut stepper = Stepper::new(AdamConfig::new().init(), config.learning_rate);
     let mut rng = StdRng::seed_from_u64(config.seed ^ 0x9e37_79b9_7f4a_7c15);
     let bar = progress_bar(progress, config.max_epochs, label);
 

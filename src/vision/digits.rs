@@ -1,0 +1,117 @@
+//! `image digits`: the scikit-learn digits data set (gzipped CSV rows of 64
+//! pixel values 0-16 then the label) written out as an ImageFolder of 8x8
+//! grey PNGs, split into `train/` and `test/` by a seeded shuffle that keeps
+//! each digit's share the same in both.
+
+use std::io::Read;
+use std::path::Path;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+/// How many images went where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigitsSplit {
+    pub train: usize,
+    pub test: usize,
+}
+
+/// Writes `out/train/<digit>/<row>.png` and `out/test/<digit>/<row>.png`,
+/// holding out `test_fraction` of each digit.
+pub fn write_digits(
+    csv: &Path,
+    out: &Path,
+    test_fraction: f64,
+    seed: u64,
+) -> Result<DigitsSplit, String> {
+    let raw = std::fs::read(csv).map_err(|e| format!("{}: {e}", csv.display()))?;
+    let mut text = String::new();
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_string(&mut text)
+            .map_err(|e| format!("{}: {e}", csv.display()))?;
+    } else {
+        text = String::from_utf8(raw).map_err(|e| format!("{}: {e}", csv.display()))?;
+    }
+    let mut by_digit: Vec<Vec<(usize, Vec<u8>)>> = vec![Vec::new(); 10];
+    for (row, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let bad = |message: &str| format!("{} line {}: {message}", csv.display(), row + 1);
+        let values: Vec<u32> = line
+            .split(',')
+            .map(|v| v.trim().parse::<f64>().map(|v| v as u32))
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad("not a number"))?;
+        if values.len() != 65 {
+            return Err(bad(&format!(
+                "{} values, expected 64 pixels and a label",
+                values.len()
+            )));
+        }
+        let label = values[64] as usize;
+        if label > 9 || values[..64].iter().any(|&v| v > 16) {
+            return Err(bad("pixel outside 0-16 or label outside 0-9"));
+        }
+        let pixels = values[..64].iter().map(|&v| (v * 255 / 16) as u8).collect();
+        by_digit[label].push((row, pixels));
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut split = DigitsSplit { train: 0, test: 0 };
+    for (digit, mut images) in by_digit.into_iter().enumerate() {
+        images.shuffle(&mut rng);
+        let held = (images.len() as f64 * test_fraction).round() as usize;
+        for (k, (row, pixels)) in images.into_iter().enumerate() {
+            let part = if k < held { "test" } else { "train" };
+            let dir = out.join(part).join(digit.to_string());
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let path = dir.join(format!("{row:04}.png"));
+            image::GrayImage::from_raw(8, 8, pixels)
+                .expect("64 pixels")
+                .save(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if k < held {
+                split.test += 1;
+            } else {
+                split.train += 1;
+            }
+        }
+    }
+    Ok(split)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_become_pngs_in_a_stratified_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("digits.csv");
+        let mut text = String::new();
+        for row in 0..20 {
+            let label = row % 2;
+            let pixels: Vec<String> = (0..64).map(|p| ((p + row) % 17).to_string()).collect();
+            text += &format!("{},{label}\n", pixels.join(","));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let split = write_digits(&csv, &dir.path().join("out"), 0.2, 1).unwrap();
+        assert_eq!(split, DigitsSplit { train: 16, test: 4 });
+        let test_ones = std::fs::read_dir(dir.path().join("out/test/1"))
+            .unwrap()
+            .count();
+        assert_eq!(test_ones, 2);
+        let image = image::open(dir.path().join("out/train/0/0000.png"))
+            .unwrap()
+            .to_luma8();
+        assert_eq!(image.dimensions(), (8, 8));
+        assert_eq!(image.as_raw()[16], 255, "16 maps to white");
+
+        std::fs::write(&csv, "1,2,3\n").unwrap();
+        let error = write_digits(&csv, &dir.path().join("bad"), 0.2, 1).unwrap_err();
+        assert!(error.contains("line 1"), "{error}");
+    }
+}

@@ -1,0 +1,437 @@
+//! `image predict` and `image eval`: a loaded model over images in
+//! batches, streaming through folders of any size (only one batch is
+//! decoded at a time).
+
+use std::io::Write;
+use std::path::Path;
+
+use burn::tensor::Device;
+use serde::Serialize;
+
+use crate::vision::artifact::{self, ArtifactError, ImageManifest};
+use crate::vision::data::{DataError, ImageSet, image_batch, to_pixels};
+use crate::vision::model::Cnn;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error("{path}: {message}")]
+    Output { path: String, message: String },
+}
+
+/// A model ready to classify.
+pub struct Classifier {
+    pub manifest: ImageManifest,
+    model: Cnn,
+    device: Device,
+}
+
+impl Classifier {
+    pub fn load(dir: &Path) -> Result<Classifier, ArtifactError> {
+        let device = Device::flex();
+        let (manifest, model) = artifact::load(dir, &device)?;
+        Ok(Classifier {
+            manifest,
+            model,
+            device,
+        })
+    }
+
+    /// Class probabilities of each image, in the model's class order.
+    pub fn probabilities(&self, images: &[image::DynamicImage]) -> Vec<Vec<f32>> {
+        if images.is_empty() {
+            return Vec::new();
+        }
+        let m = &self.manifest;
+        let pixels: Vec<Vec<f32>> = images
+            .iter()
+            .map(|image| {
+                let mut pixels = to_pixels(image, m.size_px, m.channels);
+                m.normalisation.apply(&mut pixels);
+                pixels
+            })
+            .collect();
+        let refs: Vec<&[f32]> = pixels.iter().map(Vec::as_slice).collect();
+        let batch = image_batch(&refs, m.channels, m.size_px as usize, &self.device);
+        let probabilities = self.model.probabilities(batch);
+        let classes = m.classes.len();
+        probabilities
+            .to_data()
+            .try_to_vec::<f32>()
+            .expect("f32 probabilities")
+            .chunks_exact(classes)
+            .map(<[f32]>::to_vec)
+            .collect()
+    }
+
+    /// Runs every image of `set` through the model, `batch_size` at a time,
+    /// calling `each(item index, probabilities)`; unreadable images go to
+    /// `unreadable(item index, message)` instead.
+    pub fn classify_set(
+        &self,
+        set: &ImageSet,
+        batch_size: usize,
+        mut each: impl FnMut(usize, &[f32]) -> Result<(), InferenceError>,
+        mut unreadable: impl FnMut(usize, String) -> Result<(), InferenceError>,
+    ) -> Result<(), InferenceError> {
+        let indices: Vec<usize> = (0..set.items.len()).collect();
+        for chunk in indices.chunks(batch_size.max(1)) {
+            let mut readable = Vec::with_capacity(chunk.len());
+            let mut images = Vec::with_capacity(chunk.len());
+            for &i in chunk {
+                match set.decode(i) {
+                    Ok(image) => {
+                        readable.push(i);
+                        images.push(image);
+                    }
+                    Err(message) => unreadable(i, message)?,
+                }
+            }
+            for (i, probabilities) in readable.into_iter().zip(self.probabilities(&images)) {
+                each(i, &probabilities)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One class and its probability.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ranked {
+    pub class: String,
+    pub probability: f32,
+}
+
+/// The `k` most probable classes, most probable first.
+pub fn top_k(classes: &[String], probabilities: &[f32], k: usize) -> Vec<Ranked> {
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    order.sort_by(|&a, &b| {
+        probabilities[b]
+            .total_cmp(&probabilities[a])
+            .then(a.cmp(&b))
+    });
+    order
+        .into_iter()
+        .take(k.max(1))
+        .map(|i| Ranked {
+            class: classes[i].clone(),
+            probability: probabilities[i],
+        })
+        .collect()
+}
+
+/// How predictions are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredictionFormat {
+    /// `file,class,probability,top_k` with top-k as `class:probability`
+    /// pairs separated by `;`.
+    Csv,
+    /// One JSON object per line: file, class, probability, top_k.
+    JsonLines,
+}
+
+impl PredictionFormat {
+    /// From the output file's extension: `.csv`, else JSON Lines.
+    pub fn for_path(path: &Path) -> PredictionFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("csv") => PredictionFormat::Csv,
+            _ => PredictionFormat::JsonLines,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct PredictionRow<'a> {
+    file: &'a str,
+    class: &'a str,
+    probability: f32,
+    top_k: &'a [Ranked],
+}
+
+/// Counts of a prediction run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PredictSummary {
+    pub predicted: usize,
+    pub skipped: usize,
+}
+
+/// Classifies `set` and writes one row per image to `out`.
+pub fn predict(
+    classifier: &Classifier,
+    set: &ImageSet,
+    batch_size: usize,
+    top: usize,
+    format: PredictionFormat,
+    strict: bool,
+    out: &mut impl Write,
+) -> Result<PredictSummary, InferenceError> {
+    let output_error = |e: std::io::Error| InferenceError::Output {
+        path: "output".into(),
+        message: e.to_string(),
+    };
+    if format == PredictionFormat::Csv {
+        writeln!(out, "file,class,probability,top_k").map_err(output_error)?;
+    }
+    let classes = &classifier.manifest.classes;
+    let mut summary = PredictSummary::default();
+    classifier.classify_set(
+        set,
+        batch_size,
+        |i, probabilities| {
+            let name = set.items[i].0.name();
+            let ranked = top_k(classes, probabilities, top);
+            let best = &ranked[0];
+            match format {
+                PredictionFormat::Csv => {
+                    let top_k: Vec<String> = ranked
+                        .iter()
+                        .map(|r| format!("{}:{:.6}", r.class, r.probability))
+                        .collect();
+                    writeln!(
+                        out,
+                        "{},{},{:.6},{}",
+                        csv_field(&name),
+                        csv_field(&best.class),
+                        best.probability,
+                        csv_field(&top_k.join(";"))
+                    )
+                }
+                PredictionFormat::JsonLines => {
+                    let row = PredictionRow {
+                        file: &name,
+                        class: &best.class,
+                        probability: best.probability,
+                        top_k: &ranked,
+                    };
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&row).expect("row serialises")
+                    )
+                }
+            }
+            .map_err(output_error)?;
+            summary.predicted += 1;
+            Ok(())
+        },
+        |i, message| {
+            let name = set.items[i].0.name();
+            if strict {
+                return Err(DataError::Corrupt {
+                    path: name,
+                    message,
+                }
+                .into());
+            }
+            tracing::warn!(file = %name, %message, "unreadable image skipped");
+            summary.skipped += 1;
+            Ok(())
+        },
+    )?;
+    Ok(summary)
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+/// Precision, recall and F1 of one class.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassMetrics {
+    pub class: String,
+    pub support: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// What `image eval` reports; saved as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub images: usize,
+    pub skipped: usize,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub per_class: Vec<ClassMetrics>,
+    pub classes: Vec<String>,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl Evaluation {
+    pub fn from_confusion(
+        classes: Vec<String>,
+        confusion: Vec<Vec<usize>>,
+        skipped: usize,
+    ) -> Evaluation {
+        let n = classes.len();
+        let images: usize = confusion.iter().flatten().sum();
+        let hits: usize = (0..n).map(|i| confusion[i][i]).sum();
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let per_class: Vec<ClassMetrics> = (0..n)
+            .map(|c| {
+                let predicted: usize = (0..n).map(|t| confusion[t][c]).sum();
+                let support: usize = confusion[c].iter().sum();
+                let precision = ratio(confusion[c][c], predicted);
+                let recall = ratio(confusion[c][c], support);
+                let f1 = if precision + recall > 0.0 {
+                    2.0 * precision * recall / (precision + recall)
+                } else {
+                    0.0
+                };
+                ClassMetrics {
+                    class: classes[c].clone(),
+                    support,
+                    precision,
+                    recall,
+                    f1,
+                }
+            })
+            .collect();
+        let macro_f1 = per_class.iter().map(|c| c.f1).sum::<f64>() / n.max(1) as f64;
+        Evaluation {
+            images,
+            skipped,
+            accuracy: ratio(hits, images),
+            macro_f1,
+            per_class,
+            classes,
+            confusion,
+        }
+    }
+
+    /// The per-class metrics and the confusion matrix as text tables.
+    pub fn table(&self) -> String {
+        let name_width = self
+            .classes
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let mut text = format!(
+            "accuracy {:.4}  macro-F1 {:.4}  ({} images{})\n\n{:>name_width$}  precision  recall      F1  support\n",
+            self.accuracy,
+            self.macro_f1,
+            self.images,
+            if self.skipped > 0 {
+                format!(", {} unreadable skipped", self.skipped)
+            } else {
+                String::new()
+            },
+            "class",
+        );
+        for c in &self.per_class {
+            text += &format!(
+                "{:>name_width$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}\n",
+                c.class, c.precision, c.recall, c.f1, c.support
+            );
+        }
+        let cell = self
+            .confusion
+            .iter()
+            .flatten()
+            .map(|v| v.to_string().len())
+            .max()
+            .unwrap_or(1)
+            .max(self.classes.iter().map(String::len).max().unwrap_or(1));
+        text += &format!(
+            "\nconfusion (rows: true class, columns: predicted)\n{:>name_width$}",
+            ""
+        );
+        for class in &self.classes {
+            text += &format!(" {class:>cell$}");
+        }
+        text += "\n";
+        for (class, row) in self.classes.iter().zip(&self.confusion) {
+            text += &format!("{class:>name_width$}");
+            for count in row {
+                text += &format!(" {count:>cell$}");
+            }
+            text += "\n";
+        }
+        text
+    }
+}
+
+/// Classifies a labelled set and scores the predictions.
+pub fn evaluate(
+    classifier: &Classifier,
+    set: &mut ImageSet,
+    batch_size: usize,
+    strict: bool,
+) -> Result<Evaluation, InferenceError> {
+    let classes = classifier.manifest.classes.clone();
+    set.relabel(&classes)?;
+    let mut confusion = vec![vec![0usize; classes.len()]; classes.len()];
+    let mut skipped = 0;
+    let set = &*set;
+    classifier.classify_set(
+        set,
+        batch_size,
+        |i, probabilities| {
+            let truth = set.items[i].1.expect("labelled set");
+            let predicted = top_k(&classes, probabilities, 1);
+            let predicted = classes
+                .iter()
+                .position(|c| *c == predicted[0].class)
+                .expect("known class");
+            confusion[truth][predicted] += 1;
+            Ok(())
+        },
+        |i, message| {
+            let name = set.items[i].0.name();
+            if strict {
+                return Err(DataError::Corrupt {
+                    path: name,
+                    message,
+                }
+                .into());
+            }
+            tracing::warn!(file = %name, %message, "unreadable image skipped");
+            skipped += 1;
+            Ok(())
+        },
+    )?;
+    Ok(Evaluation::from_confusion(classes, confusion, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_from_a_hand_counted_confusion_matrix() {
+        let classes = vec!["a".to_owned(), "b".to_owned()];
+        // 3 a's: 2 right, 1 called b; 2 b's: both right.
+        let e = Evaluation::from_confusion(classes, vec![vec![2, 1], vec![0, 2]], 0);
+        assert_eq!(e.images, 5);
+        assert!((e.accuracy - 0.8).abs() < 1e-12);
+        assert!((e.per_class[0].precision - 1.0).abs() < 1e-12);
+        assert!((e.per_class[0].recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((e.per_class[1].precision - 2.0 / 3.0).abs() < 1e-12);
+        assert!((e.per_class[1].f1 - 0.8).abs() < 1e-12);
+        assert!(e.table().contains("confusion"));
+    }
+
+    #[test]
+    fn top_k_ranks_by_probability() {
+        let classes = vec!["x".to_owned(), "y".to_owned(), "z".to_owned()];
+        let ranked = top_k(&classes, &[0.2, 0.5, 0.3], 2);
+        let names: Vec<&str> = ranked.iter().map(|r| r.class.as_str()).collect();
+        assert_eq!(names, vec!["y", "z"]);
+    }
+
+    #[test]
+    fn csv_fields_with_commas_are_quoted() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+}
