@@ -104,11 +104,26 @@ mod tests {
             .unwrap()
             .count();
         assert_eq!(test_ones, 2);
-        let image = image::open(dir.path().join("out/train/0/0000.png"))
+        let first = std::fs::read_dir(dir.path().join("out/train/0"))
             .unwrap()
-            .to_luma8();
+            .map(|e| e.unwrap().path())
+            .min()
+            .unwrap();
+        let row: usize = first
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let image = image::open(&first).unwrap().to_luma8();
         assert_eq!(image.dimensions(), (8, 8));
-        assert_eq!(image.as_raw()[16], 255, "16 maps to white");
+        // Row r's pixel p held (p + r) % 17: 16 lands on p = (16 - r) mod 17.
+        assert_eq!(
+            image.as_raw()[(33 - row % 17) % 17],
+            255,
+            "16 maps to white"
+        );
 
         std::fs::write(&csv, "1,2,3\n").unwrap();
         let error = write_digits(&csv, &dir.path().join("bad"), 0.2, 1).unwrap_err();
