@@ -96,3 +96,23 @@ impl Cnn {
         softmax(self.forward(images), 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_networks_fit_small_and_large_images() {
+        let device = Device::flex();
+        for (channels, side) in [(1, 28), (3, 64), (3, 128), (1, 8)] {
+            let shape = CnnShape {
+                channels,
+                side,
+                classes: 4,
+            };
+            let model = CnnConfig::default().init(shape, &device);
+            let images = Tensor::<4>::zeros([2, channels, side, side], &device);
+            assert_eq!(model.probabilities(images).dims(), [2, 4], "{side} px");
+        }
+    }
+}
