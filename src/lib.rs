@@ -29,9 +29,12 @@
 //!   [`jobs::nab`] and [`jobs::skab`] benchmark scoring, [`jobs::demo`].
 //! - [`simulate`]: synthetic series with labelled anomalies.
 //! - [`config`]: a stream's TOML configuration.
+//! - [`classify`]: what the classifier jobs share (top-k, accuracy and
+//!   per-class metrics, confusion matrix).
 //! - [`vision`]: the offline image classification job (a CNN over folders
 //!   of images), apart from the streaming path.
 
+pub mod classify;
 pub mod config;
 pub mod daemon;
 pub mod detect;
