@@ -42,7 +42,8 @@ pub struct ClassMetrics {
 /// What `image eval` reports; saved as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evaluation {
-    pub images: usize,
+    /// Items scored (images, texts).
+    pub items: usize,
     pub skipped: usize,
     pub accuracy: f64,
     pub macro_f1: f64,
@@ -59,7 +60,7 @@ impl Evaluation {
         skipped: usize,
     ) -> Evaluation {
         let n = classes.len();
-        let images: usize = confusion.iter().flatten().sum();
+        let items: usize = confusion.iter().flatten().sum();
         let hits: usize = (0..n).map(|i| confusion[i][i]).sum();
         let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let per_class: Vec<ClassMetrics> = (0..n)
@@ -84,9 +85,9 @@ impl Evaluation {
             .collect();
         let macro_f1 = per_class.iter().map(|c| c.f1).sum::<f64>() / n.max(1) as f64;
         Evaluation {
-            images,
+            items,
             skipped,
-            accuracy: ratio(hits, images),
+            accuracy: ratio(hits, items),
             macro_f1,
             per_class,
             classes,
@@ -104,10 +105,10 @@ impl Evaluation {
             .unwrap_or(5)
             .max(5);
         let mut text = format!(
-            "accuracy {:.4}  macro-F1 {:.4}  ({} images{})\n\n{:>name_width$}  precision  recall      F1  support\n",
+            "accuracy {:.4}  macro-F1 {:.4}  ({} scored{})\n\n{:>name_width$}  precision  recall      F1  support\n",
             self.accuracy,
             self.macro_f1,
-            self.images,
+            self.items,
             if self.skipped > 0 {
                 format!(", {} unreadable skipped", self.skipped)
             } else {
@@ -157,7 +158,7 @@ mod tests {
         let classes = vec!["a".to_owned(), "b".to_owned()];
         // 3 a's: 2 right, 1 called b; 2 b's: both right.
         let e = Evaluation::from_confusion(classes, vec![vec![2, 1], vec![0, 2]], 0);
-        assert_eq!(e.images, 5);
+        assert_eq!(e.items, 5);
         assert!((e.accuracy - 0.8).abs() < 1e-12);
         assert!((e.per_class[0].precision - 1.0).abs() < 1e-12);
         assert!((e.per_class[0].recall - 2.0 / 3.0).abs() < 1e-12);

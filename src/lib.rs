@@ -31,6 +31,7 @@
 //! - [`config`]: a stream's TOML configuration.
 //! - [`classify`]: what the classifier jobs share (top-k, accuracy and
 //!   per-class metrics, confusion matrix).
+//! - [`text`]: the offline text classification job (sentiment).
 //! - [`vision`]: the offline image classification job (a CNN over folders
 //!   of images), apart from the streaming path.
 
@@ -51,4 +52,5 @@ pub mod simulate;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod text;
 pub mod vision;

@@ -83,7 +83,7 @@ fn shapes_are_learned_and_the_model_directory_round_trips() {
         false,
     )
     .unwrap();
-    assert_eq!(evaluation.images, 60);
+    assert_eq!(evaluation.items, 60);
     assert!(evaluation.accuracy >= 0.9, "{}", evaluation.table());
     let unlabelled = ImageSet::unlabelled(&fresh).unwrap();
     let mut csv = Vec::new();

@@ -6,6 +6,7 @@ pub mod eval;
 pub mod image;
 pub mod run;
 pub mod score;
+pub mod sentiment;
 pub mod simulate;
 pub mod train;
 
@@ -49,6 +50,10 @@ pub enum Command {
     /// Offline image classification with a CNN: train, predict, eval.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Offline text classification (satisfied / neutral / dissatisfied, or
+    /// any labels): train, predict, eval.
+    #[command(subcommand)]
+    Sentiment(sentiment::SentimentCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -60,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => score::run(args),
         Command::Eval(command) => eval::run(command),
         Command::Image(command) => image::run(command),
+        Command::Sentiment(command) => sentiment::run(command),
     }
 }
 

@@ -1,0 +1,185 @@
+//! `tidewatch sentiment`: train, run and evaluate text classifiers
+//! (satisfied / neutral / dissatisfied, or any labels the file carries).
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use tidewatch::text::data::{ReadSpec, read_files};
+use tidewatch::text::jobs::{evaluate, predict, split};
+use tidewatch::text::model::{ModelKind, TextClassifier, train};
+
+#[derive(Debug, Subcommand)]
+pub enum SentimentCommand {
+    /// Train a classifier on labelled texts and write the model directory.
+    Train(TrainArgs),
+    /// Label and class probabilities for every row of a file.
+    Predict(PredictArgs),
+    /// Accuracy, macro-F1, per-class precision / recall and the confusion
+    /// matrix on labelled texts.
+    Eval(EvalArgs),
+    /// Split labelled files into `train.tsv` and `test.tsv` by a seeded
+    /// shuffle that keeps each label's share.
+    Split(SplitArgs),
+}
+
+/// How rows are read.
+#[derive(Debug, Args)]
+pub struct ColumnArgs {
+    /// CSV column or JSON field holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// CSV column or JSON field holding the label.
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+    /// Skip rows with an empty text or a missing label (counted) instead of
+    /// stopping at the first.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+impl ColumnArgs {
+    fn spec(&self, labels_required: bool) -> ReadSpec {
+        ReadSpec {
+            text_field: self.text_column.clone(),
+            label_field: self.label_column.clone(),
+            labels_required,
+            skip_bad_rows: self.skip_bad_rows,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Labelled texts: CSV with a header, TSV `text<TAB>label` without one,
+    /// or JSON Lines (by extension); several files are read as one.
+    #[arg(long, required = true, num_args = 1..)]
+    pub data: Vec<PathBuf>,
+    /// Model kind.
+    #[arg(long, value_enum, default_value_t = ModelKind::Baseline)]
+    pub kind: ModelKind,
+    /// Model directory to write (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Texts to label, in any of the training formats (labels not needed).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// `.csv` for CSV, anything else JSON Lines; `-` for standard output.
+    #[arg(long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Labelled texts.
+    #[arg(long, required = true, num_args = 1..)]
+    pub data: Vec<PathBuf>,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// Labelled files, read as one.
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// Folder for `train.tsv` and `test.tsv`.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+}
+
+pub fn run(command: SentimentCommand) -> anyhow::Result<()> {
+    match command {
+        SentimentCommand::Train(args) => {
+            let set = read_files(&args.data, &args.columns.spec(true))?;
+            let classifier = train(&set, &args.data[0], args.kind)?;
+            classifier.save(&args.out)?;
+            let s = &classifier.manifest.summary;
+            eprintln!(
+                "trained {:?} on {} texts{} ({} labels: {}), training accuracy {:.4} in {:.1} s; model written to {}",
+                args.kind,
+                s.examples,
+                skipped(s.skipped_rows),
+                classifier.manifest.labels.len(),
+                classifier.manifest.labels.join(", "),
+                s.train_accuracy,
+                s.seconds,
+                args.out.display()
+            );
+            Ok(())
+        }
+        SentimentCommand::Predict(args) => {
+            let classifier = TextClassifier::load(&args.model)?;
+            let set = read_files(std::slice::from_ref(&args.input), &args.columns.spec(false))?;
+            let to_stdout = args.output.as_os_str() == "-";
+            let csv = !to_stdout
+                && args
+                    .output
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let mut out: Box<dyn Write> = if to_stdout {
+                Box::new(BufWriter::new(std::io::stdout().lock()))
+            } else {
+                super::create_parent(&args.output)?;
+                Box::new(BufWriter::new(
+                    std::fs::File::create(&args.output)
+                        .with_context(|| format!("{}: cannot create", args.output.display()))?,
+                ))
+            };
+            let rows = predict(&classifier, &set, csv, &mut out)?;
+            out.flush()
+                .with_context(|| format!("{}: cannot write", args.output.display()))?;
+            eprintln!("{rows} texts labelled{}", skipped(set.skipped));
+            Ok(())
+        }
+        SentimentCommand::Eval(args) => {
+            let classifier = TextClassifier::load(&args.model)?;
+            let set = read_files(&args.data, &args.columns.spec(true))?;
+            let evaluation = evaluate(&classifier, &set, &args.data[0])?;
+            print!("{}", evaluation.table());
+            Ok(())
+        }
+        SentimentCommand::Split(args) => {
+            anyhow::ensure!(
+                args.test_fraction > 0.0 && args.test_fraction < 1.0,
+                "--test-fraction must be between 0 and 1"
+            );
+            let set = read_files(&args.input, &args.columns.spec(true))?;
+            let (train, test) = split(&set, &args.out, args.test_fraction, args.seed)
+                .with_context(|| format!("{}: cannot write", args.out.display()))?;
+            eprintln!(
+                "{train} training and {test} test rows written to {}",
+                args.out.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn skipped(count: usize) -> String {
+    if count > 0 {
+        format!(", {count} bad rows skipped")
+    } else {
+        String::new()
+    }
+}

@@ -1,0 +1,145 @@
+//! The `baseline` kind: TF-IDF features over word n-grams and multinomial
+//! logistic regression, with linfa. Fast, and the reference every neural
+//! kind has to beat.
+//!
+//! Term counts come from linfa-preprocessing's `CountVectorizer`; the
+//! inverse document frequencies are computed here from the training texts
+//! and stored, because linfa's `FittedTfIdfVectorizer::transform` recomputes
+//! them from whatever batch it is given, which would make a text's features
+//! (and its prediction) depend on the other texts in its batch.
+
+use linfa::dataset::Dataset;
+use linfa::traits::Fit;
+use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
+use linfa_preprocessing::CountVectorizer;
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+
+/// Settings of the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineConfig {
+    /// Longest word n-gram used as a feature.
+    #[serde(default = "default_max_ngram")]
+    pub max_ngram: usize,
+    /// Vocabulary bound: the most frequent n-grams are kept.
+    #[serde(default = "default_max_features")]
+    pub max_features: usize,
+    /// L2 penalty of the logistic regression.
+    #[serde(default = "default_l2_penalty")]
+    pub l2_penalty: f64,
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: u64,
+}
+
+fn default_max_ngram() -> usize {
+    2
+}
+fn default_max_features() -> usize {
+    20_000
+}
+fn default_l2_penalty() -> f64 {
+    1e-3
+}
+fn default_max_iterations() -> u64 {
+    300
+}
+
+impl Default for BaselineConfig {
+    fn default() -> Self {
+        BaselineConfig {
+            max_ngram: default_max_ngram(),
+            max_features: default_max_features(),
+            l2_penalty: default_l2_penalty(),
+            max_iterations: default_max_iterations(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaselineModel {
+    vectorizer: CountVectorizer,
+    /// Smoothed inverse document frequency per vocabulary entry.
+    idf: Vec<f64>,
+    classifier: MultiFittedLogisticRegression<f64, usize>,
+    classes: usize,
+}
+
+impl BaselineModel {
+    /// Fits on `texts` with class indices `labels` (each in `0..classes`).
+    pub fn fit(
+        texts: &[String],
+        labels: &[usize],
+        classes: usize,
+        config: &BaselineConfig,
+    ) -> Result<BaselineModel, String> {
+        let documents = Array1::from(texts.to_vec());
+        let vectorizer = CountVectorizer::params()
+            .n_gram_range(1, config.max_ngram.max(1))
+            .max_features(Some(config.max_features))
+            .fit(&documents)
+            .map_err(|e| format!("vocabulary: {e}"))?;
+        let counts = vectorizer
+            .transform(&documents)
+            .map_err(|e| e.to_string())?;
+        let mut document_frequency = vec![0usize; vectorizer.nentries()];
+        for row in counts.outer_iterator() {
+            for (column, _) in row.iter() {
+                document_frequency[column] += 1;
+            }
+        }
+        let n = texts.len() as f64;
+        let idf: Vec<f64> = document_frequency
+            .iter()
+            .map(|&df| ((1.0 + n) / (1.0 + df as f64)).ln() + 1.0)
+            .collect();
+        let features = tf_idf(&vectorizer, &idf, texts)?;
+        let targets = Array1::from(labels.to_vec());
+        let classifier = MultiLogisticRegression::default()
+            .alpha(config.l2_penalty)
+            .max_iterations(config.max_iterations)
+            .fit(&Dataset::new(features, targets))
+            .map_err(|e| format!("logistic regression: {e}"))?;
+        Ok(BaselineModel {
+            vectorizer,
+            idf,
+            classifier,
+            classes,
+        })
+    }
+
+    /// Class probabilities per text: [texts, classes], in class-index order.
+    pub fn probabilities(&self, texts: &[String]) -> Result<Array2<f64>, String> {
+        let raw =
+            self.classifier
+                .predict_probabilities(&tf_idf(&self.vectorizer, &self.idf, texts)?);
+        // linfa orders its columns by the class values it saw; map them back.
+        let mut probabilities = Array2::zeros((texts.len(), self.classes));
+        for (column, &class) in self.classifier.classes().iter().enumerate() {
+            probabilities.column_mut(class).assign(&raw.column(column));
+        }
+        Ok(probabilities)
+    }
+}
+
+/// L2-normalised TF-IDF rows: [texts, vocabulary]
+fn tf_idf(
+    vectorizer: &CountVectorizer,
+    idf: &[f64],
+    texts: &[String],
+) -> Result<Array2<f64>, String> {
+    let counts = vectorizer
+        .transform(&Array1::from(texts.to_vec()))
+        .map_err(|e| e.to_string())?;
+    let mut features = Array2::zeros((texts.len(), idf.len()));
+    for (r, row) in counts.outer_iterator().enumerate() {
+        for (column, &count) in row.iter() {
+            features[[r, column]] = count as f64 * idf[column];
+        }
+        let norm = features.row(r).dot(&features.row(r)).sqrt();
+        if norm > 0.0 {
+            features.row_mut(r).mapv_inplace(|v| v / norm);
+        }
+    }
+    Ok(features)
+}

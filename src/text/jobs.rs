@@ -1,0 +1,149 @@
+//! `sentiment predict`, `sentiment eval` and `sentiment split` over a
+//! trained [`TextClassifier`].
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+
+use crate::classify::Evaluation;
+use crate::text::data::{Example, TextSet};
+use crate::text::model::{TextClassifier, TextModelError, argmax};
+
+/// Texts per model call.
+pub const BATCH_ROWS: usize = 256;
+
+#[derive(Debug, Serialize)]
+struct PredictionRow<'a> {
+    line: u64,
+    label: &'a str,
+    /// Probability per label, in the model's label order.
+    probabilities: BTreeMapLike<'a>,
+}
+
+/// Label -> probability, serialised as a JSON object in label order.
+#[derive(Debug)]
+struct BTreeMapLike<'a>(&'a [String], Vec<f64>);
+
+impl Serialize for BTreeMapLike<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (label, p) in self.0.iter().zip(&self.1) {
+            map.serialize_entry(label, p)?;
+        }
+        map.end()
+    }
+}
+
+/// Writes one row per example: CSV (`line,label,p_<label>...`) when `csv`,
+/// else JSON Lines. Returns the number of rows written.
+pub fn predict(
+    classifier: &TextClassifier,
+    set: &TextSet,
+    csv: bool,
+    out: &mut impl Write,
+) -> Result<usize, TextModelError> {
+    let labels = &classifier.manifest.labels;
+    let output = |e: std::io::Error| TextModelError::Io {
+        path: PathBuf::from("output"),
+        message: e.to_string(),
+    };
+    if csv {
+        let header: Vec<String> = labels.iter().map(|l| format!("p_{l}")).collect();
+        writeln!(out, "line,label,{}", header.join(",")).map_err(output)?;
+    }
+    for batch in set.examples.chunks(BATCH_ROWS) {
+        let texts: Vec<String> = batch.iter().map(|e| e.text.clone()).collect();
+        let probabilities = classifier.model.probabilities(&texts)?;
+        for (example, row) in batch.iter().zip(probabilities.rows()) {
+            let row = row.to_vec();
+            let label = &labels[argmax(&row)];
+            if csv {
+                let values: Vec<String> = row.iter().map(|p| format!("{p:.6}")).collect();
+                writeln!(out, "{},{},{}", example.line, label, values.join(",")).map_err(output)?;
+            } else {
+                let json = PredictionRow {
+                    line: example.line,
+                    label,
+                    probabilities: BTreeMapLike(labels, row),
+                };
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&json).expect("row serialises")
+                )
+                .map_err(output)?;
+            }
+        }
+    }
+    Ok(set.examples.len())
+}
+
+/// Scores the model on a labelled set; a label the model does not know
+/// counts against it (as a miss of a class with no column).
+pub fn evaluate(
+    classifier: &TextClassifier,
+    set: &TextSet,
+    source: &Path,
+) -> Result<Evaluation, TextModelError> {
+    let labels = &classifier.manifest.labels;
+    let mut confusion = vec![vec![0usize; labels.len()]; labels.len()];
+    for batch in set.examples.chunks(BATCH_ROWS) {
+        let texts: Vec<String> = batch.iter().map(|e| e.text.clone()).collect();
+        let probabilities = classifier.model.probabilities(&texts)?;
+        for (example, row) in batch.iter().zip(probabilities.rows()) {
+            let truth = example.label.as_deref().unwrap_or_default();
+            let Some(t) = labels.iter().position(|l| l == truth) else {
+                return Err(TextModelError::Model(format!(
+                    "{}:{}: label {truth:?} is not one the model knows ({})",
+                    source.display(),
+                    example.line,
+                    labels.join(", ")
+                )));
+            };
+            confusion[t][argmax(row.as_slice().expect("contiguous"))] += 1;
+        }
+    }
+    Ok(Evaluation::from_confusion(
+        labels.clone(),
+        confusion,
+        set.skipped,
+    ))
+}
+
+/// Writes `out/train.tsv` and `out/test.tsv` (`text<TAB>label`), holding
+/// out `test_fraction` of each label by a seeded shuffle.
+pub fn split(
+    set: &TextSet,
+    out: &Path,
+    test_fraction: f64,
+    seed: u64,
+) -> std::io::Result<(usize, usize)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut train, mut test): (Vec<&Example>, Vec<&Example>) = (Vec::new(), Vec::new());
+    for label in set.labels() {
+        let mut rows: Vec<&Example> = set
+            .examples
+            .iter()
+            .filter(|e| e.label.as_deref() == Some(label.as_str()))
+            .collect();
+        rows.shuffle(&mut rng);
+        let held = (rows.len() as f64 * test_fraction).round() as usize;
+        test.extend(&rows[..held]);
+        train.extend(&rows[held..]);
+    }
+    std::fs::create_dir_all(out)?;
+    for (name, rows) in [("train.tsv", &train), ("test.tsv", &test)] {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(out.join(name))?);
+        for row in rows {
+            let text = row.text.replace(['\t', '\n', '\r'], " ");
+            writeln!(file, "{text}\t{}", row.label.as_deref().unwrap_or_default())?;
+        }
+        file.flush()?;
+    }
+    Ok((train.len(), test.len()))
+}
