@@ -1,7 +1,7 @@
 //! `tidewatch image`: train, run and evaluate a convolutional image
 //! classifier over folders of images (one sub-folder per class) or IDX files.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -179,20 +179,11 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
 fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
     let classifier = Classifier::load(&args.model)?;
     let set = ImageSet::unlabelled(&args.input)?;
-    let to_stdout = args.output.as_os_str() == "-";
+    let (mut out, to_stdout) = super::output_writer(&args.output)?;
     let format = if to_stdout {
         PredictionFormat::JsonLines
     } else {
         PredictionFormat::for_path(&args.output)
-    };
-    let mut out: Box<dyn Write> = if to_stdout {
-        Box::new(BufWriter::new(std::io::stdout().lock()))
-    } else {
-        super::create_parent(&args.output)?;
-        Box::new(BufWriter::new(
-            std::fs::File::create(&args.output)
-                .with_context(|| format!("{}: cannot create", args.output.display()))?,
-        ))
     };
     let summary = predict(
         &classifier,

@@ -111,3 +111,18 @@ pub fn create_parent(path: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Where a command's rows go: standard output for `-`, else the file
+/// (its folder created). The flag says whether it is standard output.
+pub fn output_writer(path: &Path) -> anyhow::Result<(Box<dyn std::io::Write>, bool)> {
+    if path.as_os_str() == "-" {
+        return Ok((
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            true,
+        ));
+    }
+    create_parent(path)?;
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("{}: cannot create", path.display()))?;
+    Ok((Box::new(std::io::BufWriter::new(file)), false))
+}

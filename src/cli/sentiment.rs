@@ -1,7 +1,7 @@
 //! `tidewatch sentiment`: train, run and evaluate text classifiers
 //! (satisfied / neutral / dissatisfied, or any labels the file carries).
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -131,21 +131,12 @@ pub fn run(command: SentimentCommand) -> anyhow::Result<()> {
         SentimentCommand::Predict(args) => {
             let classifier = TextClassifier::load(&args.model)?;
             let set = read_files(std::slice::from_ref(&args.input), &args.columns.spec(false))?;
-            let to_stdout = args.output.as_os_str() == "-";
+            let (mut out, to_stdout) = super::output_writer(&args.output)?;
             let csv = !to_stdout
                 && args
                     .output
                     .extension()
                     .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-            let mut out: Box<dyn Write> = if to_stdout {
-                Box::new(BufWriter::new(std::io::stdout().lock()))
-            } else {
-                super::create_parent(&args.output)?;
-                Box::new(BufWriter::new(
-                    std::fs::File::create(&args.output)
-                        .with_context(|| format!("{}: cannot create", args.output.display()))?,
-                ))
-            };
             let rows = predict(&classifier, &set, csv, &mut out)?;
             out.flush()
                 .with_context(|| format!("{}: cannot write", args.output.display()))?;

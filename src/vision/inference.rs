@@ -69,17 +69,19 @@ impl Classifier {
             .collect()
     }
 
-    /// Runs every image of `set` through the model, `batch_size` at a time,
-    /// calling `each(item index, probabilities)`; unreadable images go to
-    /// `unreadable(item index, message)` instead.
+    /// Runs every image of `set` through the model, `batch_size` at a
+    /// time, calling `each(item index, probabilities)`. An unreadable image
+    /// is an error when `strict`, else skipped with a warning naming it;
+    /// returns how many were skipped.
     pub fn classify_set(
         &self,
         set: &ImageSet,
         batch_size: usize,
+        strict: bool,
         mut each: impl FnMut(usize, &[f32]) -> Result<(), InferenceError>,
-        mut unreadable: impl FnMut(usize, String) -> Result<(), InferenceError>,
-    ) -> Result<(), InferenceError> {
+    ) -> Result<usize, InferenceError> {
         let indices: Vec<usize> = (0..set.items.len()).collect();
+        let mut skipped = 0;
         for chunk in indices.chunks(batch_size.max(1)) {
             let mut readable = Vec::with_capacity(chunk.len());
             let mut images = Vec::with_capacity(chunk.len());
@@ -89,14 +91,24 @@ impl Classifier {
                         readable.push(i);
                         images.push(image);
                     }
-                    Err(message) => unreadable(i, message)?,
+                    Err(message) if strict => {
+                        return Err(DataError::Corrupt {
+                            path: set.items[i].0.name(),
+                            message,
+                        }
+                        .into());
+                    }
+                    Err(message) => {
+                        tracing::warn!(file = %set.items[i].0.name(), %message, "unreadable image skipped");
+                        skipped += 1;
+                    }
                 }
             }
             for (i, probabilities) in readable.into_iter().zip(self.probabilities(&images)) {
                 each(i, &probabilities)?;
             }
         }
-        Ok(())
+        Ok(skipped)
     }
 }
 
@@ -154,60 +166,43 @@ pub fn predict(
     }
     let classes = &classifier.manifest.classes;
     let mut summary = PredictSummary::default();
-    classifier.classify_set(
-        set,
-        batch_size,
-        |i, probabilities| {
-            let name = set.items[i].0.name();
-            let ranked = top_k(classes, probabilities, top);
-            let best = &ranked[0];
-            match format {
-                PredictionFormat::Csv => {
-                    let top_k: Vec<String> = ranked
-                        .iter()
-                        .map(|r| format!("{}:{:.6}", r.class, r.probability))
-                        .collect();
-                    writeln!(
-                        out,
-                        "{},{},{:.6},{}",
-                        csv_field(&name),
-                        csv_field(&best.class),
-                        best.probability,
-                        csv_field(&top_k.join(";"))
-                    )
-                }
-                PredictionFormat::JsonLines => {
-                    let row = PredictionRow {
-                        file: &name,
-                        class: &best.class,
-                        probability: best.probability,
-                        top_k: &ranked,
-                    };
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::to_string(&row).expect("row serialises")
-                    )
-                }
+    summary.skipped = classifier.classify_set(set, batch_size, strict, |i, probabilities| {
+        let name = set.items[i].0.name();
+        let ranked = top_k(classes, probabilities, top);
+        let best = &ranked[0];
+        match format {
+            PredictionFormat::Csv => {
+                let top_k: Vec<String> = ranked
+                    .iter()
+                    .map(|r| format!("{}:{:.6}", r.class, r.probability))
+                    .collect();
+                writeln!(
+                    out,
+                    "{},{},{:.6},{}",
+                    csv_field(&name),
+                    csv_field(&best.class),
+                    best.probability,
+                    csv_field(&top_k.join(";"))
+                )
             }
-            .map_err(output_error)?;
-            summary.predicted += 1;
-            Ok(())
-        },
-        |i, message| {
-            let name = set.items[i].0.name();
-            if strict {
-                return Err(DataError::Corrupt {
-                    path: name,
-                    message,
-                }
-                .into());
+            PredictionFormat::JsonLines => {
+                let row = PredictionRow {
+                    file: &name,
+                    class: &best.class,
+                    probability: best.probability,
+                    top_k: &ranked,
+                };
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&row).expect("row serialises")
+                )
             }
-            tracing::warn!(file = %name, %message, "unreadable image skipped");
-            summary.skipped += 1;
-            Ok(())
-        },
-    )?;
+        }
+        .map_err(output_error)?;
+        summary.predicted += 1;
+        Ok(())
+    })?;
     Ok(summary)
 }
 
@@ -229,35 +224,17 @@ pub fn evaluate(
     let classes = classifier.manifest.classes.clone();
     set.relabel(&classes)?;
     let mut confusion = vec![vec![0usize; classes.len()]; classes.len()];
-    let mut skipped = 0;
     let set = &*set;
-    classifier.classify_set(
-        set,
-        batch_size,
-        |i, probabilities| {
-            let truth = set.items[i].1.expect("labelled set");
-            let predicted = top_k(&classes, probabilities, 1);
-            let predicted = classes
-                .iter()
-                .position(|c| *c == predicted[0].class)
-                .expect("known class");
-            confusion[truth][predicted] += 1;
-            Ok(())
-        },
-        |i, message| {
-            let name = set.items[i].0.name();
-            if strict {
-                return Err(DataError::Corrupt {
-                    path: name,
-                    message,
-                }
-                .into());
-            }
-            tracing::warn!(file = %name, %message, "unreadable image skipped");
-            skipped += 1;
-            Ok(())
-        },
-    )?;
+    let skipped = classifier.classify_set(set, batch_size, strict, |i, probabilities| {
+        let truth = set.items[i].1.expect("labelled set");
+        let predicted = top_k(&classes, probabilities, 1);
+        let predicted = classes
+            .iter()
+            .position(|c| *c == predicted[0].class)
+            .expect("known class");
+        confusion[truth][predicted] += 1;
+        Ok(())
+    })?;
     Ok(Evaluation::from_confusion(classes, confusion, skipped))
 }
 
