@@ -29,12 +29,14 @@
 //!   [`jobs::nab`] and [`jobs::skab`] benchmark scoring, [`jobs::demo`].
 //! - [`simulate`]: synthetic series with labelled anomalies.
 //! - [`config`]: a stream's TOML configuration.
+//! - [`checksum`]: weight files checked against their manifest's SHA-256.
 //! - [`classify`]: what the classifier jobs share (top-k, accuracy and
 //!   per-class metrics, confusion matrix).
 //! - [`text`]: the offline text classification job (sentiment).
 //! - [`vision`]: the offline image classification job (a CNN over folders
 //!   of images), apart from the streaming path.
 
+pub mod checksum;
 pub mod classify;
 pub mod config;
 pub mod daemon;

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use tidewatch::checksum::WeightFileError;
 use tidewatch::config::StreamConfig;
 use tidewatch::jobs::score::{Models, score_file};
 use tidewatch::jobs::train::{read_series, train_file};
@@ -145,7 +146,13 @@ fn a_tampered_weight_file_is_refused() {
     bytes[last] ^= 0x01;
     std::fs::write(&weights, bytes).unwrap();
     let err = bundle::load(&out).unwrap_err();
-    assert!(matches!(err, BundleError::Checksum { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            BundleError::WeightFile(WeightFileError::Mismatch { .. })
+        ),
+        "{err}"
+    );
     assert!(
         err.to_string()
             .contains("autoencoder.safetensors: checksum mismatch"),

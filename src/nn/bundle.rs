@@ -20,6 +20,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::checksum::{WeightFileError, read_verified, sha256_hex};
 use crate::config::StreamConfig;
 use crate::detect::DetectConfig;
 use crate::detect::score::ErrorTail;
@@ -84,14 +85,8 @@ pub enum BundleError {
     Manifest { path: PathBuf, message: String },
     #[error("{path}: bundle format version {found}; this tidewatch reads version {FORMAT_VERSION}")]
     UnknownVersion { path: PathBuf, found: u32 },
-    #[error(
-        "{path}: checksum mismatch (manifest says {expected}, file has {found}): the bundle is corrupt or was modified"
-    )]
-    Checksum {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
+    #[error(transparent)]
+    WeightFile(#[from] WeightFileError),
     #[error("{path}: {message}")]
     Weights { path: PathBuf, message: String },
     #[error("the bundle was trained on a different schema: {0}")]
@@ -103,10 +98,6 @@ fn io_error(path: &Path, error: impl std::fmt::Display) -> BundleError {
         path: path.to_owned(),
         message: error.to_string(),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 impl Bundle {
@@ -239,16 +230,7 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
                 path: path.clone(),
                 message: format!("no checksum for {name}"),
             })?;
-        let bytes = std::fs::read(&file).map_err(|e| io_error(&file, e))?;
-        let found = sha256_hex(&bytes);
-        if &found != expected {
-            return Err(BundleError::Checksum {
-                path: file,
-                expected: expected.clone(),
-                found,
-            });
-        }
-        files.insert(name, bytes);
+        files.insert(name, read_verified(&file, expected)?);
     }
     let kernels = kernels_from(
         &manifest,

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::checksum::{WeightFileError, read_verified, sha256_hex};
 use crate::text::baseline::{BaselineConfig, BaselineModel};
 use crate::text::data::{TextDataError, TextSet};
 
@@ -61,14 +61,8 @@ pub enum TextModelError {
     Io { path: PathBuf, message: String },
     #[error("{path}: not a tidewatch text model: {message}")]
     Manifest { path: PathBuf, message: String },
-    #[error(
-        "{path}: checksum mismatch (manifest says {expected}, file has {found}): the model is corrupt or was modified"
-    )]
-    Checksum {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
+    #[error(transparent)]
+    WeightFile(#[from] WeightFileError),
     #[error("{0}")]
     Model(String),
 }
@@ -177,7 +171,7 @@ impl TextClassifier {
         let weights = dir.join(file);
         std::fs::write(&weights, &bytes).map_err(|e| io_error(&weights, e))?;
         let mut manifest = self.manifest.clone();
-        manifest.weights = BTreeMap::from([(file.to_owned(), hex::encode(Sha256::digest(&bytes)))]);
+        manifest.weights = BTreeMap::from([(file.to_owned(), sha256_hex(&bytes))]);
         let path = dir.join(MANIFEST);
         std::fs::write(
             &path,
@@ -207,16 +201,10 @@ impl TextClassifier {
             ModelKind::Baseline => BASELINE_FILE,
         };
         let weights = dir.join(file);
-        let bytes = std::fs::read(&weights).map_err(|e| io_error(&weights, e))?;
-        let found = hex::encode(Sha256::digest(&bytes));
-        let expected = manifest.weights.get(file).cloned().unwrap_or_default();
-        if found != expected {
-            return Err(TextModelError::Checksum {
-                path: weights,
-                expected,
-                found,
-            });
-        }
+        let bytes = read_verified(
+            &weights,
+            manifest.weights.get(file).map_or("", String::as_str),
+        )?;
         let model = match manifest.model_kind {
             ModelKind::Baseline => {
                 TextModel::Baseline(serde_json::from_slice(&bytes).map_err(|e| {

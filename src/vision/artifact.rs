@@ -17,8 +17,8 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::checksum::{WeightFileError, read_verified, sha256_hex};
 use crate::vision::config::{AugmentConfig, CnnConfig, ImageTrainingConfig};
 use crate::vision::data::Normalisation;
 use crate::vision::model::{Cnn, CnnShape};
@@ -97,14 +97,8 @@ pub enum ArtifactError {
         "{path}: image model format version {found}; this tidewatch reads version {FORMAT_VERSION}"
     )]
     UnknownVersion { path: PathBuf, found: u32 },
-    #[error(
-        "{path}: checksum mismatch (manifest says {expected}, file has {found}): the model is corrupt or was modified"
-    )]
-    Checksum {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
+    #[error(transparent)]
+    WeightFile(#[from] WeightFileError),
     #[error("{path}: {message}")]
     Weights { path: PathBuf, message: String },
 }
@@ -136,7 +130,7 @@ pub fn save(
         })?;
     let bytes = std::fs::read(&weights).map_err(|e| io_error(&weights, e))?;
     let mut manifest = manifest.clone();
-    manifest.weights = BTreeMap::from([(WEIGHTS.to_owned(), hex::encode(Sha256::digest(&bytes)))]);
+    manifest.weights = BTreeMap::from([(WEIGHTS.to_owned(), sha256_hex(&bytes))]);
     let path = dir.join(MANIFEST);
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
     std::fs::write(&path, text + "\n").map_err(|e| io_error(&path, e))?;
@@ -179,16 +173,10 @@ pub fn load(dir: &Path, device: &Device) -> Result<(ImageManifest, Cnn), Artifac
         });
     }
     let weights = dir.join(WEIGHTS);
-    let bytes = std::fs::read(&weights).map_err(|e| io_error(&weights, e))?;
-    let found = hex::encode(Sha256::digest(&bytes));
-    let expected = manifest.weights.get(WEIGHTS).cloned().unwrap_or_default();
-    if found != expected {
-        return Err(ArtifactError::Checksum {
-            path: weights,
-            expected,
-            found,
-        });
-    }
+    read_verified(
+        &weights,
+        manifest.weights.get(WEIGHTS).map_or("", String::as_str),
+    )?;
     let record = ModuleRecord::load(&weights).map_err(|e| ArtifactError::Weights {
         path: weights.clone(),
         message: e.to_string(),
