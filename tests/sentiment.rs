@@ -1,71 +1,10 @@
 //! The text job on a generated three-class review set: learned, saved and
 //! loaded to identical probabilities, predictions written per row.
 
-use rand::rngs::StdRng;
-use rand::seq::IndexedRandom;
-use rand::{Rng, SeedableRng};
 use tidewatch::text::data::{ReadSpec, read_file};
 use tidewatch::text::jobs::{evaluate, predict};
 use tidewatch::text::model::{ModelKind, TextClassifier, train};
-
-/// Reviews built from templates: the label decides the opinion words, the
-/// rest is shared filler, so only the opinion tells the classes apart.
-fn reviews(count: usize, seed: u64) -> String {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let items = [
-        "kettle",
-        "phone case",
-        "lamp",
-        "blender",
-        "backpack",
-        "charger",
-    ];
-    let opinion = [
-        (
-            "satisfied",
-            [
-                "love it",
-                "works perfectly",
-                "excellent quality",
-                "really happy with",
-                "great value",
-            ],
-        ),
-        (
-            "neutral",
-            [
-                "it is okay",
-                "does the job",
-                "average at best",
-                "nothing special about",
-                "fine I guess",
-            ],
-        ),
-        (
-            "dissatisfied",
-            [
-                "broke after a week",
-                "terrible quality",
-                "very disappointed with",
-                "waste of money",
-                "stopped working",
-            ],
-        ),
-    ];
-    let mut text = String::from("review,sentiment\n");
-    for _ in 0..count {
-        let (label, words) = opinion[rng.random_range(0..3)];
-        let sentence = format!(
-            "\"The {} arrived on {}, {} it. {}!\"",
-            items.choose(&mut rng).unwrap(),
-            ["Monday", "time", "a rainy day"].choose(&mut rng).unwrap(),
-            words.choose(&mut rng).unwrap(),
-            ["Thanks", "Well", "So"].choose(&mut rng).unwrap(),
-        );
-        text += &format!("{sentence},{label}\n");
-    }
-    text
-}
+use tidewatch::text::reviews::reviews_csv as reviews;
 
 fn spec(labels_required: bool) -> ReadSpec {
     ReadSpec {

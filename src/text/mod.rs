@@ -5,8 +5,10 @@
 //! - [`baseline`]: TF-IDF and logistic regression with linfa.
 //! - [`model`]: the model directory and the interface every kind serves;
 //!   [`jobs`]: train, predict, evaluate and the seeded split.
+//! - [`reviews`]: generated reviews for tests and benches.
 
 pub mod baseline;
 pub mod data;
 pub mod jobs;
 pub mod model;
+pub mod reviews;
