@@ -4,6 +4,7 @@
 //!
 //! Run: `cargo bench --bench sentiment`.
 
+use clap::ValueEnum;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 use tidewatch::text::data::{ReadSpec, read_file};
@@ -32,7 +33,7 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("sentiment_predict");
     group.throughput(Throughput::Elements(BATCH_ROWS as u64));
-    for kind in [ModelKind::Baseline] {
+    for &kind in ModelKind::value_variants() {
         let classifier = train(&set, &path, kind).unwrap();
         group.bench_function(BenchmarkId::new(format!("{kind:?}"), BATCH_ROWS), |b| {
             b.iter(|| classifier.model.probabilities(&texts).unwrap())
