@@ -21,14 +21,14 @@ struct PredictionRow<'a> {
     line: u64,
     label: &'a str,
     /// Probability per label, in the model's label order.
-    probabilities: BTreeMapLike<'a>,
+    probabilities: LabelProbabilities<'a>,
 }
 
 /// Label -> probability, serialised as a JSON object in label order.
 #[derive(Debug)]
-struct BTreeMapLike<'a>(&'a [String], Vec<f64>);
+struct LabelProbabilities<'a>(&'a [String], Vec<f64>);
 
-impl Serialize for BTreeMapLike<'_> {
+impl Serialize for LabelProbabilities<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
@@ -69,7 +69,7 @@ pub fn predict(
                 let json = PredictionRow {
                     line: example.line,
                     label,
-                    probabilities: BTreeMapLike(labels, row),
+                    probabilities: LabelProbabilities(labels, row),
                 };
                 writeln!(
                     out,

@@ -415,7 +415,7 @@ fn epoch_bar(progress: Progress, epoch: usize, epochs: usize, batches: usize) ->
     bar
 }
 
-/// Where a trained model would be written, for messages.
+/// One line on how a training run went and where its model is.
 pub fn describe(out: &Path, manifest: &ImageManifest) -> String {
     let s = &manifest.summary;
     format!(
