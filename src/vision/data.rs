@@ -156,6 +156,26 @@ impl ImageSet {
         Ok(())
     }
 
+    /// Decodes item `i`; an unreadable image is an error when `strict`,
+    /// else `None` after a warning naming it.
+    pub fn decode_or_skip(
+        &self,
+        i: usize,
+        strict: bool,
+    ) -> Result<Option<DynamicImage>, DataError> {
+        match self.decode(i) {
+            Ok(image) => Ok(Some(image)),
+            Err(message) if strict => Err(DataError::Corrupt {
+                path: self.items[i].0.name(),
+                message,
+            }),
+            Err(message) => {
+                tracing::warn!(file = %self.items[i].0.name(), %message, "unreadable image skipped");
+                Ok(None)
+            }
+        }
+    }
+
     /// Decodes item `i` at its own size.
     pub fn decode(&self, i: usize) -> Result<DynamicImage, String> {
         match (&self.items[i].0, &self.idx) {

@@ -86,22 +86,12 @@ impl Classifier {
             let mut readable = Vec::with_capacity(chunk.len());
             let mut images = Vec::with_capacity(chunk.len());
             for &i in chunk {
-                match set.decode(i) {
-                    Ok(image) => {
+                match set.decode_or_skip(i, strict)? {
+                    Some(image) => {
                         readable.push(i);
                         images.push(image);
                     }
-                    Err(message) if strict => {
-                        return Err(DataError::Corrupt {
-                            path: set.items[i].0.name(),
-                            message,
-                        }
-                        .into());
-                    }
-                    Err(message) => {
-                        tracing::warn!(file = %set.items[i].0.name(), %message, "unreadable image skipped");
-                        skipped += 1;
-                    }
+                    None => skipped += 1,
                 }
             }
             for (i, probabilities) in readable.into_iter().zip(self.probabilities(&images)) {

@@ -71,8 +71,10 @@ pub fn decode_set(
 ) -> Result<(Decoded, usize), DataError> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let indices: Vec<usize> = (0..set.items.len()).collect();
+    // parallel_map returns the first error in item order: a strict run
+    // names the first unreadable file.
     let images = crate::jobs::parallel_map(&indices, threads, |&i| {
-        Ok::<_, std::convert::Infallible>(set.decode(i).map(|image| {
+        Ok::<_, DataError>(set.decode_or_skip(i, strict)?.map(|image| {
             // Resized now so that only small images are held.
             let colour = has_colour(&image);
             (
@@ -80,30 +82,20 @@ pub fn decode_set(
                 colour,
             )
         }))
-    })
-    .unwrap_or_else(|never| match never {});
+    })?;
     let channels = match channels {
         0 if images.iter().flatten().any(|(_, colour)| *colour) => 3,
         0 => 1,
         n => n,
     };
     let mut decoded = Decoded::default();
-    for (image, (item, label)) in images.into_iter().zip(&set.items) {
+    for (image, (_, label)) in images.into_iter().zip(&set.items) {
         match image {
-            Ok((image, _)) => {
+            Some((image, _)) => {
                 decoded.pixels.push(to_pixels(&image, side, channels));
                 decoded.labels.push(label.unwrap_or(0));
             }
-            Err(message) if strict => {
-                return Err(DataError::Corrupt {
-                    path: item.name(),
-                    message,
-                });
-            }
-            Err(message) => {
-                tracing::warn!(file = %item.name(), %message, "unreadable image skipped");
-                decoded.skipped += 1;
-            }
+            None => decoded.skipped += 1,
         }
     }
     if decoded.pixels.is_empty() {
@@ -194,6 +186,7 @@ pub fn train(request: &TrainRequest) -> Result<ImageManifest, TrainError> {
     let batches_per_epoch = train_set.pixels.len().div_ceil(t.batch_size);
     let total_steps = (t.epochs * batches_per_epoch).max(1);
     let mut since_best = 0;
+    let mut best: Option<Cnn> = None;
     let mut order: Vec<usize> = (0..train_set.pixels.len()).collect();
     for epoch in 1..=t.epochs {
         order.shuffle(&mut rng);
@@ -263,7 +256,9 @@ pub fn train(request: &TrainRequest) -> Result<ImageManifest, TrainError> {
             summary.best_validation_accuracy = validation_accuracy;
             summary.best_validation_loss = validation_loss;
             summary.seconds = started.elapsed().as_secs_f64();
-            artifact::save(&request.out, &manifest, &model.valid())?;
+            let checkpoint = model.valid();
+            artifact::save(&request.out, &manifest, &checkpoint)?;
+            best = Some(checkpoint);
             since_best = 0;
         } else {
             since_best += 1;
@@ -272,9 +267,9 @@ pub fn train(request: &TrainRequest) -> Result<ImageManifest, TrainError> {
             }
         }
     }
-    // The weights on disk are the best epoch's; the manifest gains the full history.
+    // The best epoch again, now with the full history in its manifest.
     manifest.summary.seconds = started.elapsed().as_secs_f64();
-    let (_, best) = artifact::load(&request.out, &Device::flex())?;
+    let best = best.expect("the first epoch always improves on an infinite loss");
     Ok(artifact::save(&request.out, &manifest, &best)?)
 }
 
