@@ -1,16 +1,22 @@
 //! Text classifier prediction speed on one thread: sentences/s for each
-//! model kind this build has (the baseline), on batches of 256 generated
-//! reviews, from text to class probabilities.
+//! model kind, on batches of 256 generated reviews, from text to class
+//! probabilities. The pretrained kind needs an encoder (see
+//! `installed_encoder_dir`; scripts/test.sh installs one).
 //!
 //! Run: `cargo bench --bench sentiment`.
 
 use clap::ValueEnum;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
+use tidewatch::nn::training::Progress;
+use tidewatch::text::baseline::BaselineConfig;
 use tidewatch::text::data::{ReadSpec, read_file};
+use tidewatch::text::encoder::{ENCODER_HINT, installed_encoder_dir};
 use tidewatch::text::jobs::BATCH_ROWS;
-use tidewatch::text::model::{ModelKind, train};
+use tidewatch::text::model::{KindConfig, ModelKind, train};
+use tidewatch::text::pretrained::PretrainedConfig;
 use tidewatch::text::reviews::reviews_csv;
+use tidewatch::text::rnn::RnnConfig;
 
 fn bench(c: &mut Criterion) {
     rayon::ThreadPoolBuilder::new()
@@ -33,8 +39,19 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("sentiment_predict");
     group.throughput(Throughput::Elements(BATCH_ROWS as u64));
+    group.sample_size(10);
     for &kind in ModelKind::value_variants() {
-        let classifier = train(&set, &path, kind).unwrap();
+        let config = match kind {
+            ModelKind::Baseline => KindConfig::Baseline(BaselineConfig::default()),
+            ModelKind::Rnn => KindConfig::Rnn(RnnConfig::default()),
+            ModelKind::Pretrained => KindConfig::Pretrained(PretrainedConfig {
+                encoder_dir: installed_encoder_dir().unwrap_or_else(|| {
+                    panic!("the pretrained kind needs an encoder: {ENCODER_HINT}")
+                }),
+                ..PretrainedConfig::default()
+            }),
+        };
+        let classifier = train(&set, &path, &config, Progress::Quiet).unwrap();
         group.bench_function(BenchmarkId::new(format!("{kind:?}"), BATCH_ROWS), |b| {
             b.iter(|| classifier.model.probabilities(&texts).unwrap())
         });

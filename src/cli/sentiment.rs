@@ -7,9 +7,14 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use tidewatch::nn::forecaster::CellKind;
+use tidewatch::nn::training::Progress;
+use tidewatch::text::baseline::BaselineConfig;
 use tidewatch::text::data::{ReadSpec, read_files};
 use tidewatch::text::jobs::{evaluate, predict, split};
-use tidewatch::text::model::{ModelKind, TextClassifier, train};
+use tidewatch::text::model::{KindConfig, ModelKind, TextClassifier, train};
+use tidewatch::text::pretrained::PretrainedConfig;
+use tidewatch::text::rnn::RnnConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum SentimentCommand {
@@ -60,11 +65,90 @@ pub struct TrainArgs {
     /// Model kind.
     #[arg(long, value_enum, default_value_t = ModelKind::Baseline)]
     pub kind: ModelKind,
+    /// Sentence-encoder directory for `--kind pretrained`, in the
+    /// sentence-transformers layout (config.json, model.safetensors,
+    /// tokenizer.json), e.g. all-MiniLM-L6-v2; the README says where to get one.
+    #[arg(long)]
+    pub encoder: Option<PathBuf>,
+    /// Recurrent cell of `--kind rnn` [default: gru].
+    #[arg(long, value_enum)]
+    pub cell: Option<CellKind>,
+    /// Upper bound on training epochs (rnn; the dense layer of pretrained);
+    /// training stops earlier when the validation loss stops improving.
+    #[arg(long)]
+    pub max_epochs: Option<usize>,
+    /// `--kind pretrained`: epochs of training the encoder together with
+    /// the dense layer after it (slow on a CPU) [default: 0, the encoder
+    /// stays frozen].
+    #[arg(long)]
+    pub fine_tune_epochs: Option<usize>,
+    /// Seed of weight initialisation, validation split and shuffling
+    /// [default: 42].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// TOML file with the kind's settings in a `[baseline]`, `[rnn]` or
+    /// `[pretrained]` table (every field optional; the manifest of a trained
+    /// model lists them all); the flags above override it.
+    #[arg(long)]
+    pub settings: Option<PathBuf>,
     /// Model directory to write (created if needed).
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
     pub columns: ColumnArgs,
+}
+
+/// The `--settings` file: one optional table per kind.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KindSettings {
+    baseline: Option<BaselineConfig>,
+    rnn: Option<RnnConfig>,
+    pretrained: Option<PretrainedConfig>,
+}
+
+impl TrainArgs {
+    /// The kind and its settings the file and flags ask for.
+    fn kind_config(&self) -> anyhow::Result<KindConfig> {
+        let file: KindSettings = match &self.settings {
+            Some(path) => toml::from_str(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("{}: cannot read", path.display()))?,
+            )
+            .with_context(|| format!("{}: invalid settings", path.display()))?,
+            None => KindSettings::default(),
+        };
+        Ok(match self.kind {
+            ModelKind::Baseline => {
+                anyhow::ensure!(
+                    self.max_epochs.is_none() && self.fine_tune_epochs.is_none(),
+                    "--max-epochs and --fine-tune-epochs apply to the neural kinds, not baseline"
+                );
+                KindConfig::Baseline(file.baseline.unwrap_or_default())
+            }
+            ModelKind::Rnn => {
+                let mut config = file.rnn.unwrap_or_default();
+                config.cell = self.cell.unwrap_or(config.cell);
+                config.seed = self.seed.unwrap_or(config.seed);
+                config.max_epochs = self.max_epochs.unwrap_or(config.max_epochs);
+                KindConfig::Rnn(config)
+            }
+            ModelKind::Pretrained => {
+                let mut config = file.pretrained.unwrap_or_default();
+                if let Some(encoder) = &self.encoder {
+                    config.encoder_dir = encoder.clone();
+                }
+                anyhow::ensure!(
+                    !config.encoder_dir.as_os_str().is_empty(),
+                    "--kind pretrained needs --encoder DIR (a sentence-transformers directory; see the README)"
+                );
+                config.seed = self.seed.unwrap_or(config.seed);
+                config.head_max_epochs = self.max_epochs.unwrap_or(config.head_max_epochs);
+                config.fine_tune_epochs = self.fine_tune_epochs.unwrap_or(config.fine_tune_epochs);
+                KindConfig::Pretrained(config)
+            }
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -112,7 +196,8 @@ pub fn run(command: SentimentCommand) -> anyhow::Result<()> {
     match command {
         SentimentCommand::Train(args) => {
             let set = read_files(&args.data, &args.columns.spec(true))?;
-            let classifier = train(&set, &args.data[0], args.kind)?;
+            let config = args.kind_config()?;
+            let classifier = train(&set, &args.data[0], &config, Progress::Bar)?;
             classifier.save(&args.out)?;
             let s = &classifier.manifest.summary;
             eprintln!(

@@ -6,8 +6,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -265,6 +266,16 @@ pub fn shuffled_epoch<M: Module, S: Clone>(
         total += value * batch.len() as f64;
     }
     (model, total / epoch.len().max(1) as f64)
+}
+
+/// Mean cross-entropy of logits `[batch, classes]` against class indices.
+pub fn cross_entropy(logits: Tensor<2>, labels: &[usize]) -> Tensor<1> {
+    let device = logits.device();
+    let targets: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+    let targets = Tensor::from_data(TensorData::new(targets, [labels.len()]), &device);
+    CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(logits, targets)
 }
 
 pub fn scalar(tensor: &Tensor<1>) -> f64 {

@@ -4,12 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::classify::Evaluation;
+use crate::text::batches::stratified_holdout;
 use crate::text::data::{Example, TextSet};
 use crate::text::model::{TextClassifier, TextModelError, argmax};
 
@@ -123,19 +121,21 @@ pub fn split(
     test_fraction: f64,
     seed: u64,
 ) -> std::io::Result<(usize, usize)> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let (mut train, mut test): (Vec<&Example>, Vec<&Example>) = (Vec::new(), Vec::new());
-    for label in set.labels() {
-        let mut rows: Vec<&Example> = set
-            .examples
-            .iter()
-            .filter(|e| e.label.as_deref() == Some(label.as_str()))
-            .collect();
-        rows.shuffle(&mut rng);
-        let held = (rows.len() as f64 * test_fraction).round() as usize;
-        test.extend(&rows[..held]);
-        train.extend(&rows[held..]);
-    }
+    let labels = set.labels();
+    let classes: Vec<usize> = set
+        .examples
+        .iter()
+        .map(|e| {
+            labels
+                .binary_search(e.label.as_ref().expect("labelled set"))
+                .expect("known label")
+        })
+        .collect();
+    let (kept, held) = stratified_holdout(&classes, test_fraction, seed);
+    let rows = |indices: Vec<usize>| -> Vec<&Example> {
+        indices.into_iter().map(|i| &set.examples[i]).collect()
+    };
+    let (train, test) = (rows(kept), rows(held));
     std::fs::create_dir_all(out)?;
     for (name, rows) in [("train.tsv", &train), ("test.tsv", &test)] {
         let mut file = std::io::BufWriter::new(std::fs::File::create(out.join(name))?);

@@ -2,13 +2,22 @@
 //! dissatisfied, or whatever labels the training file carries).
 //!
 //! - [`data`]: CSV, TSV and JSON Lines readers with line-numbered errors.
-//! - [`baseline`]: TF-IDF and logistic regression with linfa.
+//! - The model kinds, one file each: [`baseline`] (TF-IDF and logistic
+//!   regression with linfa), [`rnn`] (words, embedding, bidirectional
+//!   GRU/LSTM; words from [`tokenize`]) and [`pretrained`] (a dense layer on
+//!   a sentence encoder read from a directory, [`encoder`]); [`batches`]
+//!   cuts texts into length batches for both neural kinds.
 //! - [`model`]: the model directory and the interface every kind serves;
 //!   [`jobs`]: train, predict, evaluate and the seeded split.
 //! - [`reviews`]: generated reviews for tests and benches.
 
 pub mod baseline;
+pub mod batches;
 pub mod data;
+pub mod encoder;
 pub mod jobs;
 pub mod model;
+pub mod pretrained;
 pub mod reviews;
+pub mod rnn;
+pub mod tokenize;

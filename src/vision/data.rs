@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::FilterType;
 use image::{DynamicImage, GenericImageView};
 use serde::{Deserialize, Serialize};
@@ -466,12 +466,6 @@ pub fn image_batch(images: &[&[f32]], channels: usize, side: usize, device: &Dev
         TensorData::new(flat, [images.len(), channels, side, side]),
         device,
     )
-}
-
-/// Class indices `[batch]`.
-pub fn label_batch(labels: &[usize], device: &Device) -> Tensor<1, Int> {
-    let values: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-    Tensor::from_data(TensorData::new(values, [labels.len()]), device)
 }
 
 #[cfg(test)]

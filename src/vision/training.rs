@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor};
@@ -16,7 +15,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::nn::training::{Progress, Stepper, init_seeded, scalar, training_device};
+use crate::nn::training::{Progress, Stepper, cross_entropy, init_seeded, scalar, training_device};
 use crate::vision::artifact::{
     self, ArtifactError, EpochReport, FORMAT_VERSION, ImageManifest, KIND, TrainingReport,
 };
@@ -24,9 +23,7 @@ use crate::vision::augment::augment;
 use crate::vision::config::{
     AugmentConfig, ColourMode, ImageConfig, ImageTrainingConfig, OptimizerKind,
 };
-use crate::vision::data::{
-    DataError, ImageSet, Normalisation, has_colour, image_batch, label_batch, to_pixels,
-};
+use crate::vision::data::{DataError, ImageSet, Normalisation, has_colour, image_batch, to_pixels};
 use crate::vision::model::Cnn;
 
 #[derive(Debug, thiserror::Error)]
@@ -350,12 +347,8 @@ fn batch_loss(
 ) -> (Tensor<1>, usize) {
     let refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
     let logits = model.forward(image_batch(&refs, channels, side, device));
-    let targets = label_batch(labels, device);
     let hits = correct(&logits, labels);
-    let loss = CrossEntropyLossConfig::new()
-        .init(device)
-        .forward(logits, targets);
-    (loss, hits)
+    (cross_entropy(logits, labels), hits)
 }
 
 fn correct(logits: &Tensor<2>, labels: &[usize]) -> usize {
