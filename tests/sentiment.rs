@@ -49,14 +49,13 @@ fn learns_reviews_and_round_trips(config: KindConfig, weight_file: &str) {
         vec!["dissatisfied", "neutral", "satisfied"]
     );
 
-    let test = read_file(&test_path, &spec(true)).unwrap();
-    let evaluation = evaluate(&classifier, &test, &test_path).unwrap();
+    let evaluation = evaluate(&classifier, std::slice::from_ref(&test_path), &spec(true)).unwrap();
     assert!(evaluation.accuracy >= 0.95, "{}", evaluation.table());
 
     let out = dir.path().join("model");
     classifier.save(&out).unwrap();
     let loaded = TextClassifier::load(&out).unwrap();
-    let texts = texts_of(&test);
+    let texts = texts_of(&read_file(&test_path, &spec(true)).unwrap());
     let probabilities = loaded.model.probabilities(&texts).unwrap();
     assert_eq!(
         classifier.model.probabilities(&texts).unwrap(),
@@ -73,21 +72,18 @@ fn learns_reviews_and_round_trips(config: KindConfig, weight_file: &str) {
         );
     }
 
+    // 300 rows: more than one batch is read, classified and written.
     let mut csv = Vec::new();
-    let rows = predict(
-        &loaded,
-        &read_file(&test_path, &spec(false)).unwrap(),
-        true,
-        &mut csv,
-    )
-    .unwrap();
-    assert_eq!(rows, 90);
+    let (rows, skipped) = predict(&loaded, &train_path, &spec(false), true, &mut csv).unwrap();
+    assert_eq!((rows, skipped), (300, 0));
     let csv = String::from_utf8(csv).unwrap();
     assert_eq!(
         csv.lines().next(),
         Some("line,label,p_dissatisfied,p_neutral,p_satisfied")
     );
-    assert_eq!(csv.lines().count(), 91);
+    assert_eq!(csv.lines().count(), 301);
+    let last = csv.lines().last().unwrap();
+    assert!(last.starts_with("301,"), "{last}");
 
     corrupt(&out.join(weight_file));
     let error = TextClassifier::load(&out).unwrap_err().to_string();

@@ -195,8 +195,8 @@ pub struct SplitArgs {
 pub fn run(command: SentimentCommand) -> anyhow::Result<()> {
     match command {
         SentimentCommand::Train(args) => {
-            let set = read_files(&args.data, &args.columns.spec(true))?;
             let config = args.kind_config()?;
+            let set = read_files(&args.data, &args.columns.spec(true))?;
             let classifier = train(&set, &args.data[0], &config, Progress::Bar)?;
             classifier.save(&args.out)?;
             let s = &classifier.manifest.summary;
@@ -215,23 +215,27 @@ pub fn run(command: SentimentCommand) -> anyhow::Result<()> {
         }
         SentimentCommand::Predict(args) => {
             let classifier = TextClassifier::load(&args.model)?;
-            let set = read_files(std::slice::from_ref(&args.input), &args.columns.spec(false))?;
             let (mut out, to_stdout) = super::output_writer(&args.output)?;
             let csv = !to_stdout
                 && args
                     .output
                     .extension()
                     .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-            let rows = predict(&classifier, &set, csv, &mut out)?;
+            let (rows, skipped_rows) = predict(
+                &classifier,
+                &args.input,
+                &args.columns.spec(false),
+                csv,
+                &mut out,
+            )?;
             out.flush()
                 .with_context(|| format!("{}: cannot write", args.output.display()))?;
-            eprintln!("{rows} texts labelled{}", skipped(set.skipped));
+            eprintln!("{rows} texts labelled{}", skipped(skipped_rows));
             Ok(())
         }
         SentimentCommand::Eval(args) => {
             let classifier = TextClassifier::load(&args.model)?;
-            let set = read_files(&args.data, &args.columns.spec(true))?;
-            let evaluation = evaluate(&classifier, &set, &args.data[0])?;
+            let evaluation = evaluate(&classifier, &args.data, &args.columns.spec(true))?;
             print!("{}", evaluation.table());
             Ok(())
         }

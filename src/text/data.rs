@@ -108,6 +108,22 @@ pub fn read_files(paths: &[PathBuf], spec: &ReadSpec) -> Result<TextSet, TextDat
 }
 
 pub fn read_file(path: &Path, spec: &ReadSpec) -> Result<TextSet, TextDataError> {
+    let mut examples = Vec::new();
+    let skipped = visit_file(path, spec, |example| {
+        examples.push(example);
+        Ok::<_, TextDataError>(())
+    })?;
+    Ok(TextSet { examples, skipped })
+}
+
+/// Calls `row` with each good row of `path` as it is read, in file order;
+/// returns how many bad rows were skipped. A file without a good row is an
+/// error.
+pub fn visit_file<E: From<TextDataError>>(
+    path: &Path,
+    spec: &ReadSpec,
+    mut row: impl FnMut(Example) -> Result<(), E>,
+) -> Result<usize, E> {
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -118,11 +134,8 @@ pub fn read_file(path: &Path, spec: &ReadSpec) -> Result<TextSet, TextDataError>
         message: e.to_string(),
     };
     let file = File::open(path).map_err(io)?;
-    let mut set = TextSet::default();
-    let mut accept = |text: Option<String>,
-                      label: Option<String>,
-                      line: u64|
-     -> Result<(), TextDataError> {
+    let (mut accepted, mut skipped) = (0usize, 0usize);
+    let mut accept = |text: Option<String>, label: Option<String>, line: u64| -> Result<(), E> {
         let problem = match (&text, &label) {
             (None, _) => Some(format!(
                 "no {:?} field (or not a JSON object)",
@@ -137,22 +150,23 @@ pub fn read_file(path: &Path, spec: &ReadSpec) -> Result<TextSet, TextDataError>
         };
         match problem {
             None => {
-                set.examples.push(Example {
+                accepted += 1;
+                row(Example {
                     text: text.unwrap_or_default(),
                     label: label.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()),
                     line,
-                });
-                Ok(())
+                })
             }
             Some(_) if spec.skip_bad_rows => {
-                set.skipped += 1;
+                skipped += 1;
                 Ok(())
             }
             Some(message) => Err(TextDataError::BadRow {
                 path: path.to_owned(),
                 line,
                 message,
-            }),
+            }
+            .into()),
         }
     };
     match extension.as_str() {
@@ -177,7 +191,7 @@ pub fn read_file(path: &Path, spec: &ReadSpec) -> Result<TextSet, TextDataError>
             let text_column = column(&spec.text_field)?;
             let label_column = match column(&spec.label_field) {
                 Ok(c) => Some(c),
-                Err(e) if spec.labels_required => return Err(e),
+                Err(e) if spec.labels_required => return Err(e.into()),
                 Err(_) => None,
             };
             for record in reader.records() {
@@ -230,13 +244,14 @@ pub fn read_file(path: &Path, spec: &ReadSpec) -> Result<TextSet, TextDataError>
         _ => {
             return Err(TextDataError::UnknownFormat {
                 path: path.to_owned(),
-            });
+            }
+            .into());
         }
     }
-    if set.examples.is_empty() {
-        return Err(TextDataError::Empty(path.to_owned()));
+    if accepted == 0 {
+        return Err(TextDataError::Empty(path.to_owned()).into());
     }
-    Ok(set)
+    Ok(skipped)
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::classify::Evaluation;
 use crate::text::batches::stratified_holdout;
-use crate::text::data::{Example, TextSet};
+use ndarray::Array2;
+
+use crate::text::data::{Example, ReadSpec, TextSet, visit_file};
 use crate::text::model::{TextClassifier, TextModelError, argmax};
 
 /// Texts per model call.
@@ -37,14 +39,51 @@ impl Serialize for LabelProbabilities<'_> {
     }
 }
 
-/// Writes one row per example: CSV (`line,label,p_<label>...`) when `csv`,
-/// else JSON Lines. Returns the number of rows written.
+/// Runs the model over the rows of `paths` as they are read, in batches
+/// of [`BATCH_ROWS`], calling `each` with the file, the batch and its
+/// probabilities `[batch, labels]`; a file is never held whole. Returns the
+/// rows classified and the bad rows skipped.
+pub fn classify_rows(
+    classifier: &TextClassifier,
+    paths: &[PathBuf],
+    spec: &ReadSpec,
+    mut each: impl FnMut(&Path, &[Example], Array2<f64>) -> Result<(), TextModelError>,
+) -> Result<(usize, usize), TextModelError> {
+    let (mut rows, mut skipped) = (0, 0);
+    for path in paths {
+        let mut batch: Vec<Example> = Vec::with_capacity(BATCH_ROWS);
+        let mut flush = |batch: &mut Vec<Example>| -> Result<(), TextModelError> {
+            let texts: Vec<String> = batch.iter().map(|e| e.text.clone()).collect();
+            let probabilities = classifier.model.probabilities(&texts)?;
+            each(path, batch, probabilities)?;
+            rows += batch.len();
+            batch.clear();
+            Ok(())
+        };
+        skipped += visit_file(path, spec, |example| {
+            batch.push(example);
+            if batch.len() == BATCH_ROWS {
+                flush(&mut batch)?;
+            }
+            Ok::<_, TextModelError>(())
+        })?;
+        if !batch.is_empty() {
+            flush(&mut batch)?;
+        }
+    }
+    Ok((rows, skipped))
+}
+
+/// Writes one row per input row: CSV (`line,label,p_<label>...`) when
+/// `csv`, else JSON Lines. Returns the rows written and the bad rows
+/// skipped.
 pub fn predict(
     classifier: &TextClassifier,
-    set: &TextSet,
+    input: &Path,
+    spec: &ReadSpec,
     csv: bool,
     out: &mut impl Write,
-) -> Result<usize, TextModelError> {
+) -> Result<(usize, usize), TextModelError> {
     let labels = &classifier.manifest.labels;
     let output = |e: std::io::Error| TextModelError::Io {
         path: PathBuf::from("output"),
@@ -54,62 +93,65 @@ pub fn predict(
         let header: Vec<String> = labels.iter().map(|l| format!("p_{l}")).collect();
         writeln!(out, "line,label,{}", header.join(",")).map_err(output)?;
     }
-    for batch in set.examples.chunks(BATCH_ROWS) {
-        let texts: Vec<String> = batch.iter().map(|e| e.text.clone()).collect();
-        let probabilities = classifier.model.probabilities(&texts)?;
-        for (example, row) in batch.iter().zip(probabilities.rows()) {
-            let row = row.to_vec();
-            let label = &labels[argmax(&row)];
-            if csv {
-                let values: Vec<String> = row.iter().map(|p| format!("{p:.6}")).collect();
-                writeln!(out, "{},{},{}", example.line, label, values.join(",")).map_err(output)?;
-            } else {
-                let json = PredictionRow {
-                    line: example.line,
-                    label,
-                    probabilities: LabelProbabilities(labels, row),
-                };
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(&json).expect("row serialises")
-                )
-                .map_err(output)?;
+    classify_rows(
+        classifier,
+        &[input.to_owned()],
+        spec,
+        |_, batch, probabilities| {
+            for (example, row) in batch.iter().zip(probabilities.rows()) {
+                let row = row.to_vec();
+                let label = &labels[argmax(&row)];
+                if csv {
+                    let values: Vec<String> = row.iter().map(|p| format!("{p:.6}")).collect();
+                    writeln!(out, "{},{},{}", example.line, label, values.join(","))
+                        .map_err(output)?;
+                } else {
+                    let json = PredictionRow {
+                        line: example.line,
+                        label,
+                        probabilities: LabelProbabilities(labels, row),
+                    };
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&json).expect("row serialises")
+                    )
+                    .map_err(output)?;
+                }
             }
-        }
-    }
-    Ok(set.examples.len())
+            Ok(())
+        },
+    )
 }
 
-/// Scores the model on a labelled set; a label the model does not know
-/// counts against it (as a miss of a class with no column).
+/// Scores the model on labelled files; a label the model does not know is
+/// an error naming its line.
 pub fn evaluate(
     classifier: &TextClassifier,
-    set: &TextSet,
-    source: &Path,
+    paths: &[PathBuf],
+    spec: &ReadSpec,
 ) -> Result<Evaluation, TextModelError> {
     let labels = &classifier.manifest.labels;
     let mut confusion = vec![vec![0usize; labels.len()]; labels.len()];
-    for batch in set.examples.chunks(BATCH_ROWS) {
-        let texts: Vec<String> = batch.iter().map(|e| e.text.clone()).collect();
-        let probabilities = classifier.model.probabilities(&texts)?;
+    let (_, skipped) = classify_rows(classifier, paths, spec, |path, batch, probabilities| {
         for (example, row) in batch.iter().zip(probabilities.rows()) {
             let truth = example.label.as_deref().unwrap_or_default();
             let Some(t) = labels.iter().position(|l| l == truth) else {
                 return Err(TextModelError::Model(format!(
                     "{}:{}: label {truth:?} is not one the model knows ({})",
-                    source.display(),
+                    path.display(),
                     example.line,
                     labels.join(", ")
                 )));
             };
             confusion[t][argmax(row.as_slice().expect("contiguous"))] += 1;
         }
-    }
+        Ok(())
+    })?;
     Ok(Evaluation::from_confusion(
         labels.clone(),
         confusion,
-        set.skipped,
+        skipped,
     ))
 }
 

@@ -45,7 +45,7 @@ pub struct RnnConfig {
     /// Longer texts are cut to their first this many tokens.
     #[serde(default = "default_max_tokens")]
     pub max_tokens: usize,
-    /// Dropout on the word vectors and the pooled features during training.
+    /// Dropout on the pooled features during training.
     #[serde(default = "default_dropout")]
     pub dropout: f64,
     /// Upper bound on passes over the training texts.
@@ -189,8 +189,7 @@ impl RnnNetwork {
     /// Token ids `[batch, tokens]` with their mask `[batch, tokens]` to
     /// logits `[batch, classes]`.
     pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
-        let words = self.dropout.forward(self.embedding.forward(ids)); // [batch, tokens, e]
-        let states = self.recurrent.forward(words); // [batch, tokens, 2h]
+        let states = self.recurrent.forward(self.embedding.forward(ids)); // [batch, tokens, 2h]
         let mean = masked_mean(states.clone(), mask.clone());
         // Padding pushed far below any state before the max.
         let penalty = (mask.unsqueeze_dim::<3>(2) - 1.0) * 1e4;
