@@ -139,7 +139,6 @@ fn fine_tuning_the_encoder_runs_and_keeps_it_in_the_model() {
     let set = read_file(&path, &spec(true)).unwrap();
     let config = PretrainedConfig {
         encoder_dir: encoder_dir(),
-        head_max_epochs: 20,
         fine_tune_epochs: 1,
         fine_tune_learning_rate: 1e-4,
         ..PretrainedConfig::default()

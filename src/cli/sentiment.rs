@@ -73,8 +73,8 @@ pub struct TrainArgs {
     /// Recurrent cell of `--kind rnn` [default: gru].
     #[arg(long, value_enum)]
     pub cell: Option<CellKind>,
-    /// Upper bound on training epochs (rnn; the dense layer of pretrained);
-    /// training stops earlier when the validation loss stops improving.
+    /// Upper bound on training epochs of `--kind rnn`; training stops
+    /// earlier when the validation loss stops improving [default: 25].
     #[arg(long)]
     pub max_epochs: Option<usize>,
     /// `--kind pretrained`: epochs of training the encoder together with
@@ -127,6 +127,10 @@ impl TrainArgs {
                 KindConfig::Baseline(file.baseline.unwrap_or_default())
             }
             ModelKind::Rnn => {
+                anyhow::ensure!(
+                    self.fine_tune_epochs.is_none(),
+                    "--fine-tune-epochs applies to --kind pretrained"
+                );
                 let mut config = file.rnn.unwrap_or_default();
                 config.cell = self.cell.unwrap_or(config.cell);
                 config.seed = self.seed.unwrap_or(config.seed);
@@ -142,8 +146,11 @@ impl TrainArgs {
                     !config.encoder_dir.as_os_str().is_empty(),
                     "--kind pretrained needs --encoder DIR (a sentence-transformers directory; see the README)"
                 );
+                anyhow::ensure!(
+                    self.max_epochs.is_none(),
+                    "--max-epochs applies to --kind rnn; the pretrained kind's epochs are --fine-tune-epochs"
+                );
                 config.seed = self.seed.unwrap_or(config.seed);
-                config.head_max_epochs = self.max_epochs.unwrap_or(config.head_max_epochs);
                 config.fine_tune_epochs = self.fine_tune_epochs.unwrap_or(config.fine_tune_epochs);
                 KindConfig::Pretrained(config)
             }

@@ -122,6 +122,34 @@ impl BaselineModel {
     }
 }
 
+/// Multinomial logistic regression (linfa-logistic) of `features`
+/// `[examples, width]` on class indices `labels` (every class in
+/// `0..classes` present): the weights `[width, classes]` and intercepts
+/// `[classes]`, columns in class-index order, so that the class
+/// probabilities are `softmax(features · weights + intercepts)`.
+pub fn fit_logistic(
+    features: Array2<f64>,
+    labels: &[usize],
+    classes: usize,
+    l2_penalty: f64,
+    max_iterations: u64,
+) -> Result<(Array2<f64>, Array1<f64>), String> {
+    let fitted = MultiLogisticRegression::default()
+        .alpha(l2_penalty)
+        .max_iterations(max_iterations)
+        .fit(&Dataset::new(features, Array1::from(labels.to_vec())))
+        .map_err(|e| format!("logistic regression: {e}"))?;
+    let mut weights = Array2::zeros((fitted.params().nrows(), classes));
+    let mut intercepts = Array1::zeros(classes);
+    for (column, &class) in fitted.classes().iter().enumerate() {
+        weights
+            .column_mut(class)
+            .assign(&fitted.params().column(column));
+        intercepts[class] = fitted.intercept()[column];
+    }
+    Ok((weights, intercepts))
+}
+
 /// L2-normalised TF-IDF rows: [texts, vocabulary]
 fn tf_idf(
     vectorizer: &CountVectorizer,

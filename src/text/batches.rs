@@ -148,19 +148,6 @@ pub fn index_batches(
         .collect()
 }
 
-/// Mean loss per text over `indices` in consecutive batches.
-pub fn mean_batch_loss(
-    indices: &[usize],
-    batch_size: usize,
-    loss: impl Fn(&[usize]) -> Tensor<1>,
-) -> Option<f64> {
-    let batches: Vec<Vec<usize>> = indices
-        .chunks(batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
-    mean_over_batches(&batches, loss)
-}
-
 /// Mean loss per text over `batches` (each batch's mean weighted by its size).
 pub fn mean_over_batches(
     batches: &[Vec<usize>],

@@ -1,30 +1,33 @@
 //! The `pretrained` kind: a sentence encoder read from a directory
 //! ([`crate::text::encoder`]) and a dense layer on its sentence vectors.
 //!
-//! Training first fits the dense layer on the vectors of the frozen
-//! encoder (each text encoded once); with `fine_tune_epochs` above zero it
-//! then trains encoder and layer together at a small learning rate. The
+//! Training first fits the dense layer as a multinomial logistic regression
+//! (linfa-logistic) on the vectors of the frozen encoder, each text encoded
+//! once: a convex fit on every training text, with no seed or validation
+//! share to vary. With `fine_tune_epochs` above zero it then trains encoder
+//! and layer together at a small learning rate, with Adam, a held-out
+//! validation share and the best epoch kept. The
 //! model directory keeps its own copy of the encoder, so serving needs only
 //! the model directory.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::nn::training::{
-    Progress, TrainingConfig, TrainingSummary, cross_entropy, fit, init_seeded, training_device,
+    Progress, TrainingConfig, TrainingSummary, cross_entropy, fit, training_device,
 };
+use crate::text::baseline::fit_logistic;
 use crate::text::batches::{
-    in_length_batches, index_batches, mean_batch_loss, mean_over_batches, run_epoch,
-    stratified_holdout,
+    in_length_batches, index_batches, mean_over_batches, run_epoch, stratified_holdout,
 };
 use crate::text::encoder::{
     Bert, ENCODE_BATCH, EncoderError, EncoderSettings, SentenceEncoder, sentence_vectors,
@@ -41,24 +44,17 @@ pub struct PretrainedConfig {
     /// model directory carries its own copy).
     #[serde(default)]
     pub encoder_dir: PathBuf,
-    /// Upper bound on passes over the training texts' vectors when fitting
-    /// the dense layer.
-    #[serde(default = "default_head_max_epochs")]
-    pub head_max_epochs: usize,
-    /// Stop fitting the dense layer after this many epochs without a better
-    /// validation loss.
-    #[serde(default = "default_head_patience_epochs")]
-    pub head_patience_epochs: usize,
-    /// Adam learning rate of the dense layer.
-    #[serde(default = "default_head_learning_rate")]
-    pub head_learning_rate: f64,
-    /// Texts per optimiser step of the dense layer.
-    #[serde(default = "default_head_batch_size")]
-    pub head_batch_size: usize,
-    /// Share of each label's training texts held out for validation.
+    /// L2 penalty of the logistic regression that fits the dense layer.
+    #[serde(default = "default_head_l2_penalty")]
+    pub head_l2_penalty: f64,
+    /// Iteration bound of that regression.
+    #[serde(default = "default_head_max_iterations")]
+    pub head_max_iterations: u64,
+    /// Share of each label's training texts held out for validation while
+    /// fine-tuning.
     #[serde(default = "default_validation_fraction")]
     pub validation_fraction: f64,
-    /// Seed of initialisation, validation split and shuffling.
+    /// Seed of the fine-tuning's validation split and shuffling.
     #[serde(default = "default_seed")]
     pub seed: u64,
     /// Epochs of training encoder and layer together afterwards; 0 keeps
@@ -73,17 +69,11 @@ pub struct PretrainedConfig {
     pub fine_tune_batch_size: usize,
 }
 
-fn default_head_max_epochs() -> usize {
-    200
+fn default_head_l2_penalty() -> f64 {
+    1.0
 }
-fn default_head_patience_epochs() -> usize {
-    10
-}
-fn default_head_learning_rate() -> f64 {
-    1e-2
-}
-fn default_head_batch_size() -> usize {
-    32
+fn default_head_max_iterations() -> u64 {
+    300
 }
 fn default_fine_tune_learning_rate() -> f64 {
     2e-5
@@ -96,30 +86,13 @@ impl Default for PretrainedConfig {
     fn default() -> PretrainedConfig {
         PretrainedConfig {
             encoder_dir: PathBuf::new(),
-            head_max_epochs: default_head_max_epochs(),
-            head_patience_epochs: default_head_patience_epochs(),
-            head_learning_rate: default_head_learning_rate(),
-            head_batch_size: default_head_batch_size(),
+            head_l2_penalty: default_head_l2_penalty(),
+            head_max_iterations: default_head_max_iterations(),
             validation_fraction: default_validation_fraction(),
             seed: default_seed(),
             fine_tune_epochs: 0,
             fine_tune_learning_rate: default_fine_tune_learning_rate(),
             fine_tune_batch_size: default_fine_tune_batch_size(),
-        }
-    }
-}
-
-impl PretrainedConfig {
-    /// The training loop's settings for the dense layer.
-    fn head_training(&self) -> TrainingConfig {
-        TrainingConfig {
-            max_epochs: self.head_max_epochs,
-            batch_size: self.head_batch_size,
-            learning_rate: self.head_learning_rate,
-            patience_epochs: self.head_patience_epochs,
-            validation_fraction: self.validation_fraction,
-            max_samples_per_epoch: usize::MAX,
-            seed: self.seed,
         }
     }
 }
@@ -172,44 +145,19 @@ impl PretrainedModel {
         bar.finish_and_clear();
         drop(frozen);
 
-        let t = &config.head_training();
-        let (train, validation) = stratified_holdout(targets, t.validation_fraction, t.seed);
-        let hidden = encoder.settings.bert.hidden_size;
-        let head = init_seeded(t.seed, &device, |d| {
-            LinearConfig::new(hidden, classes).init(d)
-        });
-        let head_loss = |head: &Linear, batch: &[usize]| {
-            let rows: Vec<f32> = batch
-                .iter()
-                .flat_map(|&i| vectors.row(i).to_vec())
-                .collect();
-            let inputs = Tensor::<2>::from_data(
-                TensorData::new(rows, [batch.len(), hidden]),
-                &head.weight.device(),
-            );
-            let labels: Vec<usize> = batch.iter().map(|&i| targets[i]).collect();
-            cross_entropy(head.forward(inputs), &labels)
+        // Fine-tuning validates on a held-out share, which the head must
+        // not have seen either; a frozen model's head sees every text.
+        let (train, validation) = if config.fine_tune_epochs > 0 {
+            stratified_holdout(targets, config.validation_fraction, config.seed)
+        } else {
+            ((0..texts.len()).collect(), Vec::new())
         };
-        let equal_lengths = vec![1; train.len()];
-        let head = fit(
-            head,
-            t,
-            progress,
-            "head",
-            |head, stepper, rng| {
-                let batches = index_batches(&train, &equal_lengths, t.batch_size, Some(rng));
-                run_epoch(head, &batches, stepper, head_loss)
-            },
-            |head| {
-                mean_batch_loss(&validation, t.batch_size * 8, |batch| {
-                    head_loss(head, batch)
-                })
-            },
-        );
-        let mut stages = BTreeMap::from([("head".to_owned(), head.summary)]);
+        let head = fit_head(&vectors, targets, &train, classes, config, &device)
+            .map_err(EncoderError::Tokenizer)?;
+        let mut stages = BTreeMap::new();
         let mut network = PretrainedNetwork {
             bert: encoder.bert,
-            head: head.model,
+            head,
         };
         if config.fine_tune_epochs > 0 {
             let tune = TrainingConfig {
@@ -217,7 +165,9 @@ impl PretrainedModel {
                 patience_epochs: config.fine_tune_epochs,
                 batch_size: config.fine_tune_batch_size,
                 learning_rate: config.fine_tune_learning_rate,
-                ..t.clone()
+                validation_fraction: config.validation_fraction,
+                max_samples_per_epoch: usize::MAX,
+                seed: config.seed,
             };
             let network_loss = |network: &PretrainedNetwork, batch: &[usize]| {
                 let sequences: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
@@ -227,10 +177,8 @@ impl PretrainedModel {
             };
             let train_lengths: Vec<usize> = train.iter().map(|&i| ids[i].len()).collect();
             let validation_lengths: Vec<usize> = validation.iter().map(|&i| ids[i].len()).collect();
-            // Back onto the training device: the head was returned without autodiff.
-            let head = network.head.to_device(&device);
             let tuned = fit(
-                PretrainedNetwork { head, ..network },
+                network,
                 &tune,
                 progress,
                 "fine-tune",
@@ -247,7 +195,7 @@ impl PretrainedModel {
             stages.insert("fine_tune".to_owned(), tuned.summary);
             network = tuned.model;
         } else {
-            network.bert = network.bert.valid();
+            network = network.valid();
         }
         Ok((
             PretrainedModel {
@@ -311,6 +259,42 @@ impl PretrainedModel {
             network: load_record(network, network_bytes)?,
         })
     }
+}
+
+/// The dense layer, fitted as a logistic regression on the sentence
+/// vectors `[texts, hidden]` of the `rows` given.
+fn fit_head(
+    vectors: &Array2<f32>,
+    targets: &[usize],
+    rows: &[usize],
+    classes: usize,
+    config: &PretrainedConfig,
+    device: &Device,
+) -> Result<Linear, String> {
+    let features = vectors.select(Axis(0), rows).mapv(f64::from);
+    let labels: Vec<usize> = rows.iter().map(|&i| targets[i]).collect();
+    let (weights, intercepts) = fit_logistic(
+        features,
+        &labels,
+        classes,
+        config.head_l2_penalty,
+        config.head_max_iterations,
+    )?;
+    let tensor = |values: Vec<f64>, shape: Vec<usize>| {
+        TensorData::new(values.into_iter().map(|v| v as f32).collect(), shape)
+    };
+    let shape = weights.shape().to_vec();
+    Ok(Linear {
+        // linfa's [width, classes] is burn's [inputs, outputs].
+        weight: Param::from_tensor(Tensor::from_data(
+            tensor(weights.into_iter().collect(), shape),
+            device,
+        )),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            tensor(intercepts.to_vec(), vec![classes]),
+            device,
+        ))),
+    })
 }
 
 fn encode_bar(progress: Progress, texts: usize) -> ProgressBar {
