@@ -11,20 +11,25 @@ if ! command -v cargo >/dev/null; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-# Services the tests start for themselves: the Nisshi broker (each Kafka
-# test runs its own on a free port) and Debian's Prometheus server and
-# promtool. Installed once, reused afterwards.
+# Services and tools the tests start for themselves: the Nisshi broker
+# (each Kafka test runs its own on a free port), Debian's Prometheus server
+# and promtool, and docker-compose. Installed once, reused afterwards.
 NISSHI_VERSION=0.7.0-pre.2
 if ! command -v nisshi >/dev/null && [ ! -x "$HOME/.cargo/bin/nisshi" ]; then
     echo "== installing the Nisshi broker $NISSHI_VERSION (about 16 minutes, once)"
     cargo install nisshi --version "$NISSHI_VERSION" --locked --features libsql,dynostore
 fi
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
-    echo "== installing Prometheus (Debian package)"
+# Debian's docker-compose validates docker-compose.yml (no Docker engine
+# runs here).
+missing_packages=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing_packages+=(prometheus)
+command -v docker-compose >/dev/null || missing_packages+=(docker-compose)
+if [ ${#missing_packages[@]} -gt 0 ]; then
+    echo "== installing ${missing_packages[*]} (Debian packages)"
     sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
     export DEBIAN_FRONTEND=noninteractive
-    sudo_if_needed apt-get install -y --no-install-recommends prometheus ||
-        { sudo_if_needed apt-get update && sudo_if_needed apt-get install -y --no-install-recommends prometheus; }
+    sudo_if_needed apt-get install -y --no-install-recommends "${missing_packages[@]}" ||
+        { sudo_if_needed apt-get update && sudo_if_needed apt-get install -y --no-install-recommends "${missing_packages[@]}"; }
 fi
 
 # The sentence encoder of the pretrained text kind (all-MiniLM-L6-v2 as

@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
@@ -16,24 +15,9 @@ use tidewatch::metrics::Metrics;
 use tidewatch::simulate::simulate_readings;
 
 use support::{
-    FLAG_EVERY_EVENT_STREAM, flush, free_port, http_get, produce_readings, producer, run_config,
-    send, wait_for,
+    FLAG_EVERY_EVENT_STREAM, PrometheusServer, flush, http_get, produce_readings, producer,
+    prometheus_binary, run_config, send, wait_for,
 };
-
-const PROMETHEUS_INSTALL: &str = "sudo apt-get install prometheus";
-
-fn prometheus_binary(name: &str) -> PathBuf {
-    ["/usr/bin", "/usr/local/bin"]
-        .iter()
-        .map(|dir| PathBuf::from(dir).join(name))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` is not installed: run scripts/test.sh (it installs Debian's \
-                 prometheus package) or `{PROMETHEUS_INSTALL}`"
-            )
-        })
-}
 
 /// A daemon on a mock cluster that has scored, flagged and dead-lettered
 /// some events, so that every metric family has samples.
@@ -67,26 +51,6 @@ fn busy_daemon<C: rdkafka::ClientContext>(
         metrics.scored_total() >= readings.len() as u64
     });
     handle
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `query` in a URL.
-fn encoded(query: &str) -> String {
-    query
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[test]
@@ -140,37 +104,16 @@ fn promtool_accepts_the_metrics_and_prometheus_scrapes_them() {
         "promtool: {report}"
     );
 
-    let web = format!("127.0.0.1:{}", free_port());
+    let config = dir.path().join("prometheus.yml");
     std::fs::write(
-        dir.path().join("prometheus.yml"),
+        &config,
         format!(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tidewatch\n    static_configs:\n      - targets: ['{target}']\n"
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let _server = Server(
-        Command::new(&prometheus)
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={web}"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let query = |q: &str| -> String {
-        if std::net::TcpStream::connect(&web).is_err() {
-            return String::new();
-        }
-        http_get(&web, &format!("/api/v1/query?query={}", encoded(q))).1
-    };
+    let server = PrometheusServer::start(&prometheus, &config, dir.path());
+    let query = |q: &str| server.query(q);
     wait_for(
         Duration::from_secs(90),
         "Prometheus to scrape the daemon",

@@ -46,6 +46,10 @@ pub struct SimulateArgs {
     pub topic: Option<String>,
     #[arg(long)]
     pub brokers: Option<String>,
+    /// Pace production to this many events per second (0: as fast as the
+    /// broker takes them); a paced run feeds a live demo for a while.
+    #[arg(long, default_value_t = 0.0, requires = "topic")]
+    pub events_per_second: f64,
     /// Write the injected anomalies here (JSON Lines: stream, key, kind,
     /// start_ms, end_ms, caught_until_ms).
     #[arg(long)]
@@ -101,7 +105,14 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             let producer: BaseProducer = ClientConfig::new()
                 .set("bootstrap.servers", brokers)
                 .create()?;
-            for (key, payload) in &events {
+            let started = std::time::Instant::now();
+            for (i, (key, payload)) in events.iter().enumerate() {
+                if args.events_per_second > 0.0 {
+                    let due = started + Duration::from_secs_f64(i as f64 / args.events_per_second);
+                    while std::time::Instant::now() < due {
+                        producer.poll(due.saturating_duration_since(std::time::Instant::now()));
+                    }
+                }
                 let mut record = BaseRecord::to(topic).key(key).payload(payload);
                 while let Err((error, returned)) = producer.send(record) {
                     anyhow::ensure!(

@@ -472,3 +472,73 @@ pub fn http_get(address: &str, path: &str) -> (u16, String) {
         .unwrap_or(0);
     (status, body.to_owned())
 }
+
+pub const PROMETHEUS_INSTALL: &str = "sudo apt-get install prometheus";
+
+/// Debian's `prometheus` or `promtool`, or a failure that says how to get it.
+pub fn prometheus_binary(name: &str) -> PathBuf {
+    ["/usr/bin", "/usr/local/bin"]
+        .iter()
+        .map(|dir| PathBuf::from(dir).join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` is not installed: run scripts/test.sh (it installs Debian's \
+                 prometheus package) or `{PROMETHEUS_INSTALL}`"
+            )
+        })
+}
+
+/// A Prometheus server of its own for one test, on a free port, with its
+/// data in `dir`; stopped when dropped.
+pub struct PrometheusServer {
+    child: Child,
+    pub web: String,
+}
+
+impl PrometheusServer {
+    pub fn start(binary: &Path, config: &Path, dir: &Path) -> PrometheusServer {
+        let web = format!("127.0.0.1:{}", free_port());
+        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+        let child = Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        PrometheusServer { child, web }
+    }
+
+    /// The JSON answer of an instant query (empty while the server is not up).
+    pub fn query(&self, query: &str) -> String {
+        if TcpStream::connect(&self.web).is_err() {
+            return String::new();
+        }
+        http_get(
+            &self.web,
+            &format!("/api/v1/query?query={}", url_encoded(query)),
+        )
+        .1
+    }
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn url_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
