@@ -45,6 +45,16 @@ if [ -z "${TIDEWATCH_ENCODER_DIR:-}" ]; then
     fi
 fi
 
+# kubernetes-validate (PyPI, with the Kubernetes JSON schemas) checks the
+# manifests under deploy/k8s.
+if [ -z "${TIDEWATCH_KUBERNETES_VALIDATE:-}" ]; then
+    export TIDEWATCH_KUBERNETES_VALIDATE="$HOME/.cache/tidewatch/kubernetes-validate"
+    if [ ! -d "$TIDEWATCH_KUBERNETES_VALIDATE/kubernetes_validate" ]; then
+        echo "== installing kubernetes-validate (PyPI, once)"
+        python3 -m pip install --quiet --upgrade --target "$TIDEWATCH_KUBERNETES_VALIDATE" kubernetes-validate==1.37.0
+    fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

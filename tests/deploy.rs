@@ -182,6 +182,41 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_test_passes() {
     }
 }
 
+const KUBERNETES_VALIDATE_INSTALL: &str = "python3 -m pip install --target DIR kubernetes-validate==1.37.0, then TIDEWATCH_KUBERNETES_VALIDATE=DIR (scripts/test.sh does this)";
+
+#[test]
+fn the_kubernetes_manifests_pass_the_kubernetes_schemas() {
+    let packages = std::env::var_os("TIDEWATCH_KUBERNETES_VALIDATE").unwrap_or_else(|| {
+        panic!("TIDEWATCH_KUBERNETES_VALIDATE is not set: {KUBERNETES_VALIDATE_INSTALL}")
+    });
+    let output = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict"])
+        .args([
+            "deploy/k8s/configmap.yaml",
+            "deploy/k8s/deployment.yaml",
+            "deploy/k8s/service.yaml",
+        ])
+        .env("PYTHONPATH", &packages)
+        .current_dir(repo(""))
+        .output()
+        .unwrap_or_else(|e| panic!("python3: {e}; {KUBERNETES_VALIDATE_INSTALL}"));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !report.contains("No module named"),
+        "kubernetes-validate is missing: {KUBERNETES_VALIDATE_INSTALL}"
+    );
+    assert!(output.status.success(), "{report}");
+    assert_eq!(
+        report.matches(" passed for resource ").count(),
+        3,
+        "{report}"
+    );
+}
+
 #[test]
 fn the_kubernetes_manifests_match_the_daemon_config() {
     let find = |kind: &str| -> Value {
