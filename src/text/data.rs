@@ -83,6 +83,19 @@ impl TextSet {
         labels
     }
 
+    /// Each example's label as its index in `labels` (sorted, as
+    /// [`TextSet::labels`] gives them) of a labelled set.
+    pub fn class_indices(&self, labels: &[String]) -> Vec<usize> {
+        self.examples
+            .iter()
+            .map(|e| {
+                labels
+                    .binary_search(e.label.as_ref().expect("labelled set"))
+                    .expect("known label")
+            })
+            .collect()
+    }
+
     /// Refuses a labelled set with fewer than two labels.
     pub fn require_classes(&self, path: &Path) -> Result<Vec<String>, TextDataError> {
         let labels = self.labels();

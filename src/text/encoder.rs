@@ -289,22 +289,9 @@ impl SentenceEncoder {
         })
     }
 
-    /// Word-piece ids of each text, [CLS] and [SEP] included.
-    pub fn token_ids(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, EncoderError> {
-        texts
-            .iter()
-            .map(|text| {
-                self.tokenizer
-                    .encode(text.as_str(), true)
-                    .map(|encoding| encoding.get_ids().to_vec())
-                    .map_err(|e| EncoderError::Tokenizer(e.to_string()))
-            })
-            .collect()
-    }
-
     /// Sentence vectors `[texts, hidden]`, in input order.
     pub fn encode(&self, texts: &[String]) -> Result<Array2<f32>, EncoderError> {
-        let ids = self.token_ids(texts)?;
+        let ids = token_ids(&self.tokenizer, texts)?;
         let bert = self.bert.valid();
         Ok(in_length_batches(
             &ids,
@@ -313,6 +300,19 @@ impl SentenceEncoder {
             |sequences| sentence_vectors(&bert, self.settings.normalise, sequences),
         ))
     }
+}
+
+/// Word-piece ids of each text, [CLS] and [SEP] included.
+pub fn token_ids(tokenizer: &Tokenizer, texts: &[String]) -> Result<Vec<Vec<u32>>, EncoderError> {
+    texts
+        .iter()
+        .map(|text| {
+            tokenizer
+                .encode(text.as_str(), true)
+                .map(|encoding| encoding.get_ids().to_vec())
+                .map_err(|e| EncoderError::Tokenizer(e.to_string()))
+        })
+        .collect()
 }
 
 /// Texts per forward pass when encoding without training.

@@ -163,16 +163,7 @@ pub fn split(
     test_fraction: f64,
     seed: u64,
 ) -> std::io::Result<(usize, usize)> {
-    let labels = set.labels();
-    let classes: Vec<usize> = set
-        .examples
-        .iter()
-        .map(|e| {
-            labels
-                .binary_search(e.label.as_ref().expect("labelled set"))
-                .expect("known label")
-        })
-        .collect();
+    let classes = set.class_indices(&set.labels());
     let (kept, held) = stratified_holdout(&classes, test_fraction, seed);
     let rows = |indices: Vec<usize>| -> Vec<&Example> {
         indices.into_iter().map(|i| &set.examples[i]).collect()

@@ -195,15 +195,7 @@ pub fn train(
     let started = Instant::now();
     let labels = set.require_classes(source)?;
     let texts: Vec<String> = set.examples.iter().map(|e| e.text.clone()).collect();
-    let targets: Vec<usize> = set
-        .examples
-        .iter()
-        .map(|e| {
-            labels
-                .binary_search(e.label.as_ref().expect("labelled set"))
-                .expect("known label")
-        })
-        .collect();
+    let targets = set.class_indices(&labels);
     let classes = labels.len();
     let mut stages = BTreeMap::new();
     let mut encoder = None;

@@ -31,9 +31,9 @@ use crate::text::batches::{
 };
 use crate::text::encoder::{
     Bert, ENCODE_BATCH, EncoderError, EncoderSettings, SentenceEncoder, sentence_vectors,
-    tokenizer_from_bytes,
+    token_ids, tokenizer_from_bytes,
 };
-use crate::text::model::{load_record, record_bytes};
+use crate::text::model::{TextModelError, load_record, record_bytes};
 use crate::text::rnn::{default_seed, default_validation_fraction};
 
 /// Settings of the `pretrained` kind.
@@ -125,10 +125,10 @@ impl PretrainedModel {
         classes: usize,
         config: &PretrainedConfig,
         progress: Progress,
-    ) -> Result<(PretrainedModel, BTreeMap<String, TrainingSummary>), EncoderError> {
+    ) -> Result<(PretrainedModel, BTreeMap<String, TrainingSummary>), TextModelError> {
         let device = training_device();
         let encoder = SentenceEncoder::load(&config.encoder_dir, &device)?;
-        let ids = encoder.token_ids(texts)?;
+        let ids = token_ids(&encoder.tokenizer, texts)?;
         let normalise = encoder.settings.normalise;
 
         let frozen = encoder.bert.valid();
@@ -153,7 +153,7 @@ impl PretrainedModel {
             ((0..texts.len()).collect(), Vec::new())
         };
         let head = fit_head(&vectors, targets, &train, classes, config, &device)
-            .map_err(EncoderError::Tokenizer)?;
+            .map_err(TextModelError::Model)?;
         let mut stages = BTreeMap::new();
         let mut network = PretrainedNetwork {
             bert: encoder.bert,
@@ -209,15 +209,7 @@ impl PretrainedModel {
 
     /// Class probabilities `[texts, classes]`.
     pub fn probabilities(&self, texts: &[String]) -> Result<Array2<f64>, EncoderError> {
-        let ids = texts
-            .iter()
-            .map(|text| {
-                self.tokenizer
-                    .encode(text.as_str(), true)
-                    .map(|encoding| encoding.get_ids().to_vec())
-                    .map_err(|e| EncoderError::Tokenizer(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = token_ids(&self.tokenizer, texts)?;
         let classes = self.network.head.weight.dims()[1];
         Ok(in_length_batches(&ids, ENCODE_BATCH, classes, |sequences| {
             let vectors = sentence_vectors(&self.network.bert, self.encoder.normalise, sequences);
