@@ -196,6 +196,23 @@ fn sentiment_train_predict_eval_from_the_command_line() {
         stderr(&no_encoder)
     );
 
+    let wrong_flag = tidewatch(&[
+        "sentiment",
+        "train",
+        "--data",
+        &data,
+        "--cell",
+        "lstm",
+        "--out",
+        &model,
+    ]);
+    assert_eq!(wrong_flag.status.code(), Some(1));
+    assert!(
+        stderr(&wrong_flag).contains("--cell does not apply to --kind baseline"),
+        "{}",
+        stderr(&wrong_flag)
+    );
+
     let trained = tidewatch(
         &[
             &["sentiment", "train", "--data", &data, "--out", &model][..],

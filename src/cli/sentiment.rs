@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use tidewatch::nn::forecaster::CellKind;
 use tidewatch::nn::training::Progress;
@@ -118,19 +118,34 @@ impl TrainArgs {
             .with_context(|| format!("{}: invalid settings", path.display()))?,
             None => KindSettings::default(),
         };
+        let (rnn, pretrained) = (&[ModelKind::Rnn][..], &[ModelKind::Pretrained][..]);
+        for (flag, given, kinds) in [
+            ("--encoder", self.encoder.is_some(), pretrained),
+            ("--cell", self.cell.is_some(), rnn),
+            ("--max-epochs", self.max_epochs.is_some(), rnn),
+            (
+                "--fine-tune-epochs",
+                self.fine_tune_epochs.is_some(),
+                pretrained,
+            ),
+            (
+                "--seed",
+                self.seed.is_some(),
+                &[ModelKind::Rnn, ModelKind::Pretrained][..],
+            ),
+        ] {
+            anyhow::ensure!(
+                !given || kinds.contains(&self.kind),
+                "{flag} does not apply to --kind {}",
+                self.kind
+                    .to_possible_value()
+                    .expect("named kind")
+                    .get_name()
+            );
+        }
         Ok(match self.kind {
-            ModelKind::Baseline => {
-                anyhow::ensure!(
-                    self.max_epochs.is_none() && self.fine_tune_epochs.is_none(),
-                    "--max-epochs and --fine-tune-epochs apply to the neural kinds, not baseline"
-                );
-                KindConfig::Baseline(file.baseline.unwrap_or_default())
-            }
+            ModelKind::Baseline => KindConfig::Baseline(file.baseline.unwrap_or_default()),
             ModelKind::Rnn => {
-                anyhow::ensure!(
-                    self.fine_tune_epochs.is_none(),
-                    "--fine-tune-epochs applies to --kind pretrained"
-                );
                 let mut config = file.rnn.unwrap_or_default();
                 config.cell = self.cell.unwrap_or(config.cell);
                 config.seed = self.seed.unwrap_or(config.seed);
@@ -145,10 +160,6 @@ impl TrainArgs {
                 anyhow::ensure!(
                     !config.encoder_dir.as_os_str().is_empty(),
                     "--kind pretrained needs --encoder DIR (a sentence-transformers directory; see the README)"
-                );
-                anyhow::ensure!(
-                    self.max_epochs.is_none(),
-                    "--max-epochs applies to --kind rnn; the pretrained kind's epochs are --fine-tune-epochs"
                 );
                 config.seed = self.seed.unwrap_or(config.seed);
                 config.fine_tune_epochs = self.fine_tune_epochs.unwrap_or(config.fine_tune_epochs);
