@@ -32,7 +32,8 @@
 //! - [`checksum`]: weight files checked against their manifest's SHA-256.
 //! - [`classify`]: what the classifier jobs share (top-k, accuracy and
 //!   per-class metrics, confusion matrix).
-//! - [`text`]: the offline text classification job (sentiment).
+//! - [`text`]: the offline text classification job (sentiment): TF-IDF
+//!   baseline, recurrent network, pretrained BERT sentence encoder.
 //! - [`vision`]: the offline image classification job (a CNN over folders
 //!   of images), apart from the streaming path.
 
