@@ -118,7 +118,7 @@ pub const NETWORK_FILE: &str = "pretrained.bpk";
 
 impl PretrainedModel {
     /// Fits on `texts` with class indices `targets`; returns the model and
-    /// a summary per training stage (`head`, and `fine_tune` if run).
+    /// the epoch history of fine-tuning (`fine_tune`), if it ran.
     pub fn fit(
         texts: &[String],
         targets: &[usize],
