@@ -291,14 +291,22 @@ impl SentenceEncoder {
 
     /// Sentence vectors `[texts, hidden]`, in input order.
     pub fn encode(&self, texts: &[String]) -> Result<Array2<f32>, EncoderError> {
-        let ids = token_ids(&self.tokenizer, texts)?;
+        Ok(self.encode_ids(&token_ids(&self.tokenizer, texts)?, |_| {}))
+    }
+
+    /// Sentence vectors `[texts, hidden]` of word-piece id sequences, in
+    /// input order, without autodiff; `batch_done` hears each batch's size.
+    pub fn encode_ids(&self, ids: &[Vec<u32>], batch_done: impl Fn(usize)) -> Array2<f32> {
         let bert = self.bert.valid();
-        Ok(in_length_batches(
-            &ids,
+        in_length_batches(
+            ids,
             ENCODE_BATCH,
             self.settings.bert.hidden_size,
-            |sequences| sentence_vectors(&bert, self.settings.normalise, sequences),
-        ))
+            |sequences| {
+                batch_done(sequences.len());
+                sentence_vectors(&bert, self.settings.normalise, sequences)
+            },
+        )
     }
 }
 

@@ -130,20 +130,9 @@ impl PretrainedModel {
         let encoder = SentenceEncoder::load(&config.encoder_dir, &device)?;
         let ids = token_ids(&encoder.tokenizer, texts)?;
         let normalise = encoder.settings.normalise;
-
-        let frozen = encoder.bert.valid();
         let bar = encode_bar(progress, texts.len());
-        let vectors = in_length_batches(
-            &ids,
-            ENCODE_BATCH,
-            encoder.settings.bert.hidden_size,
-            |sequences| {
-                bar.inc(sequences.len() as u64);
-                sentence_vectors(&frozen, normalise, sequences)
-            },
-        );
+        let vectors = encoder.encode_ids(&ids, |done| bar.inc(done as u64));
         bar.finish_and_clear();
-        drop(frozen);
 
         // Fine-tuning validates on a held-out share, which the head must
         // not have seen either; a frozen model's head sees every text.
