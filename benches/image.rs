@@ -11,12 +11,12 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use tidewatch::nn::training::{Progress, Stepper, init_seeded, training_device};
-use tidewatch::vision::config::{ColourMode, ImageConfig};
-use tidewatch::vision::inference::Classifier;
-use tidewatch::vision::model::CnnShape;
-use tidewatch::vision::shapes::{shape_image, write_shapes};
-use tidewatch::vision::training::{TrainRequest, optimizer, train, train_step};
+use tidewatch_classify::vision::config::{ColourMode, ImageConfig};
+use tidewatch_classify::vision::inference::Classifier;
+use tidewatch_classify::vision::model::CnnShape;
+use tidewatch_classify::vision::shapes::{shape_image, write_shapes};
+use tidewatch_classify::vision::training::{TrainRequest, optimizer, train, train_step};
+use tidewatch_learn::fit::{Progress, Stepper, init_seeded, training_device};
 
 const SIDE: usize = 28;
 const TRAIN_BATCH: usize = 32;

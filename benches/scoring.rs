@@ -19,12 +19,13 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, 
 use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tidewatch::config::StreamConfig;
-use tidewatch::learn::{Series, learn};
-use tidewatch::nn::forecaster::RecurrentState;
-use tidewatch::nn::training::Progress;
-use tidewatch::pipeline::{ModelSource, Pipeline};
-use tidewatch::source::{Record, Schema};
+use tidewatch_learn::fit::Progress;
+use tidewatch_learn::forecaster::RecurrentState;
+use tidewatch_learn::train::learn;
+use tidewatch_stream::config::StreamConfig;
+use tidewatch_stream::learner::Series;
+use tidewatch_stream::pipeline::{ModelSource, Pipeline};
+use tidewatch_stream::source::{Record, Schema};
 
 const FEATURES: usize = 8;
 const WINDOW: usize = 64;
@@ -96,9 +97,7 @@ fn bench(c: &mut Criterion) {
         );
         // Fill every key's window so each event runs both detectors.
         for step in 0..WINDOW {
-            pipeline
-                .process_batch(&records(batch, step, &mut rng))
-                .unwrap();
+            pipeline.process_batch(&records(batch, step, &mut rng));
         }
         // Fresh readings for every batch, so the stream moves on in time as
         // a real one does; making them is not timed.
@@ -109,7 +108,7 @@ fn bench(c: &mut Criterion) {
                     step += 1;
                     records(batch, step, &mut rng)
                 },
-                |input| pipeline.process_batch(&input).unwrap(),
+                |input| pipeline.process_batch(&input),
                 BatchSize::LargeInput,
             )
         });
@@ -118,9 +117,7 @@ fn bench(c: &mut Criterion) {
         let flagged = (0..64)
             .flat_map(|_| {
                 step += 1;
-                pipeline
-                    .process_batch(&records(batch, step, &mut rng))
-                    .unwrap()
+                pipeline.process_batch(&records(batch, step, &mut rng))
             })
             .filter(|v| v.is_anomaly)
             .count();

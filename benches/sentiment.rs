@@ -8,15 +8,15 @@
 use clap::ValueEnum;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use tidewatch::nn::training::Progress;
-use tidewatch::text::baseline::BaselineConfig;
-use tidewatch::text::data::{ReadSpec, read_file};
-use tidewatch::text::encoder::{ENCODER_HINT, installed_encoder_dir};
-use tidewatch::text::jobs::BATCH_ROWS;
-use tidewatch::text::model::{KindConfig, ModelKind, train};
-use tidewatch::text::pretrained::PretrainedConfig;
-use tidewatch::text::reviews::reviews_csv;
-use tidewatch::text::rnn::RnnConfig;
+use tidewatch_classify::text::baseline::BaselineConfig;
+use tidewatch_classify::text::data::{ReadSpec, read_file};
+use tidewatch_classify::text::encoder::{ENCODER_HINT, installed_encoder_dir};
+use tidewatch_classify::text::jobs::BATCH_ROWS;
+use tidewatch_classify::text::model::{KindConfig, ModelKind, train};
+use tidewatch_classify::text::pretrained::PretrainedConfig;
+use tidewatch_classify::text::reviews::reviews_csv;
+use tidewatch_classify::text::rnn::RnnConfig;
+use tidewatch_learn::fit::Progress;
 
 fn bench(c: &mut Criterion) {
     rayon::ThreadPoolBuilder::new()

@@ -18,14 +18,15 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use tidewatch::config::RunConfig;
-use tidewatch::daemon;
 use tidewatch::jobs::demo::sensor_config;
 use tidewatch::jobs::train::train_file;
-use tidewatch::metrics::Metrics;
-use tidewatch::nn::training::Progress;
+use tidewatch::models::LearnedModels;
 use tidewatch::simulate::simulate_readings;
-use tidewatch::source::file::ReadOptions;
+use tidewatch_learn::fit::Progress;
+use tidewatch_runtime::config::RunConfig;
+use tidewatch_runtime::daemon;
+use tidewatch_runtime::metrics::Metrics;
+use tidewatch_stream::source::file::ReadOptions;
 
 use support::{GroupOffsets, Nisshi, produce_readings, run_config};
 
@@ -97,6 +98,7 @@ fn main() {
     let metrics = Metrics::new();
     let handle = daemon::start(
         RunConfig::load(&dir.path().join("run.toml")).unwrap(),
+        &LearnedModels,
         metrics.clone(),
     )
     .unwrap();

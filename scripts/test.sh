@@ -58,6 +58,6 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets --release -- -D warnings
+cargo clippy --workspace --all-targets --release -- -D warnings
 echo "== cargo test"
-cargo test --release --all-targets
+cargo test --release --workspace --all-targets

@@ -16,7 +16,7 @@ use tidewatch::jobs::demo::{
     DEAD_LETTER_TOPIC, DemoEvent, DemoOptions, FLAGS_TOPIC, PAYMENTS_TOPIC, SENSOR_TOPIC, run_demo,
 };
 use tidewatch::simulate::simulate_readings;
-use tidewatch::sink::alert::Flag;
+use tidewatch_runtime::sink::alert::Flag;
 
 use support::{
     DaemonProcess, FLAG_EVERY_EVENT_STREAM, Nisshi, committed_offsets, flush, free_port, http_get,

@@ -4,16 +4,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tidewatch::checksum::WeightFileError;
-use tidewatch::config::StreamConfig;
 use tidewatch::jobs::score::{Models, score_file};
 use tidewatch::jobs::train::{read_series, train_file};
-use tidewatch::learn::learn;
-use tidewatch::nn::bundle::{self, BundleError};
-use tidewatch::nn::export::{autoencoder_gap, forecaster_gap};
-use tidewatch::nn::training::Progress;
 use tidewatch::simulate::{SensorSeries, SensorShape};
-use tidewatch::source::file::ReadOptions;
+use tidewatch_learn::bundle::{self, BundleError};
+use tidewatch_learn::checksum::WeightFileError;
+use tidewatch_learn::export::{autoencoder_gap, forecaster_gap};
+use tidewatch_learn::fit::Progress;
+use tidewatch_learn::model_dir::ModelDirError;
+use tidewatch_learn::train::learn;
+use tidewatch_stream::config::StreamConfig;
+use tidewatch_stream::source::file::ReadOptions;
 
 fn config(cell: &str) -> StreamConfig {
     let text = format!(
@@ -149,7 +150,7 @@ fn a_tampered_weight_file_is_refused() {
     assert!(
         matches!(
             err,
-            BundleError::WeightFile(WeightFileError::Mismatch { .. })
+            BundleError::Dir(ModelDirError::WeightFile(WeightFileError::Mismatch { .. }))
         ),
         "{err}"
     );

@@ -174,7 +174,7 @@ fn sentiment_train_predict_eval_from_the_command_line() {
     let data = write(
         dir.path(),
         "reviews.csv",
-        &tidewatch::text::reviews::reviews_csv(200, 5),
+        &tidewatch_classify::text::reviews::reviews_csv(200, 5),
     );
     let model = dir.path().join("model").display().to_string();
     let columns = ["--text-column", "review", "--label-column", "sentiment"];

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_yaml::Value;
-use tidewatch::config::{RunConfig, StreamConfig};
-use tidewatch::daemon;
-use tidewatch::metrics::Metrics;
+use tidewatch::models::LearnedModels;
+use tidewatch_runtime::config::RunConfig;
+use tidewatch_runtime::daemon;
+use tidewatch_runtime::metrics::Metrics;
+use tidewatch_stream::config::StreamConfig;
 
 use support::{
     FLAG_EVERY_EVENT_STREAM, Nisshi, PrometheusServer, flush, producer, prometheus_binary,
@@ -350,6 +352,7 @@ fn every_dashboard_panel_has_data_in_a_real_prometheus() {
     let metrics = Metrics::new();
     let handle = daemon::start(
         RunConfig::load(&dir.path().join("run.toml")).unwrap(),
+        &LearnedModels,
         metrics.clone(),
     )
     .unwrap();

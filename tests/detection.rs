@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use tidewatch::config::StreamConfig;
 use tidewatch::jobs::demo::sensor_config;
-use tidewatch::pipeline::{ModelSource, Pipeline, Status};
 use tidewatch::simulate::{Injected, SensorAnomaly, SensorSeries, SensorShape};
-use tidewatch::source::Record;
+use tidewatch_learn::online::NeuralLearners;
+use tidewatch_stream::config::StreamConfig;
+use tidewatch_stream::pipeline::{ModelSource, Pipeline, Status, Verdict};
+use tidewatch_stream::source::Record;
 
 const WARMUP: u64 = 600;
 
@@ -20,24 +21,37 @@ fn config() -> StreamConfig {
     config
 }
 
-/// Rows at which flags were raised.
-fn flags(series: &SensorSeries) -> Vec<usize> {
-    let config = Arc::new(config());
+/// Every row's verdict, one key learning online.
+fn verdicts(series: &SensorSeries, config: StreamConfig) -> Vec<Verdict> {
+    let warmup_events = config.online.warmup_for(None);
     let mut pipeline = Pipeline::new(
-        config,
+        Arc::new(config),
         ModelSource::Online {
-            warmup_events: WARMUP,
+            warmup_events,
+            learners: Arc::new(NeuralLearners),
         },
     );
+    let verdicts = series
+        .timestamps_ms
+        .iter()
+        .zip(&series.values)
+        .map(|(&timestamp_ms, values)| {
+            pipeline.process(&Record {
+                key: "device-1".into(),
+                timestamp_ms,
+                inputs: values.iter().map(|&v| v as f32).collect(),
+            })
+        })
+        .collect();
+    let failures = pipeline.take_learn_failures();
+    assert!(failures.is_empty(), "{failures:?}");
+    verdicts
+}
+
+/// Rows at which flags were raised.
+fn flags(series: &SensorSeries) -> Vec<usize> {
     let mut flagged = Vec::new();
-    for (t, (&timestamp_ms, values)) in series.timestamps_ms.iter().zip(&series.values).enumerate()
-    {
-        let record = Record {
-            key: "device-1".into(),
-            timestamp_ms,
-            inputs: values.iter().map(|&v| v as f32).collect(),
-        };
-        let verdict = pipeline.process(&record).unwrap();
+    for (t, verdict) in verdicts(series, config()).into_iter().enumerate() {
         assert_eq!(
             verdict.status == Status::Learning,
             (t as u64) < WARMUP,
@@ -48,6 +62,53 @@ fn flags(series: &SensorSeries) -> Vec<usize> {
         }
     }
     flagged
+}
+
+/// Training and scoring are a function of the input and the seed alone:
+/// the same series learned alone and twice at once (sharing the backend's
+/// process-wide generator and thread pool) gives identical scores.
+#[test]
+fn the_same_series_scores_the_same_alone_and_concurrently() {
+    let mut config = config();
+    config.online.warmup_events = Some(400);
+    config.online.refit_every_events = 300;
+    config.training.max_epochs = 4;
+    let anomaly = Injected {
+        kind: SensorAnomaly::Spike,
+        start: 900,
+        len: 5,
+    };
+    let series = SensorSeries::generate(&SensorShape::default(), &[anomaly], 7);
+    let series = SensorSeries {
+        timestamps_ms: series.timestamps_ms[..1200].to_vec(),
+        values: series.values[..1200].to_vec(),
+        ..series
+    };
+    let scores = |verdicts: Vec<Verdict>| -> Vec<u64> {
+        verdicts.iter().map(|v| v.score.to_bits()).collect()
+    };
+    let alone = scores(verdicts(&series, config.clone()));
+    assert!(
+        alone.iter().any(|&s| f64::from_bits(s) > 0.0),
+        "nothing was scored"
+    );
+    // Interleavings differ from round to round; a few rounds catch a
+    // shared generator or reduction that one lucky round might not.
+    for round in 0..3 {
+        let (first, second) = std::thread::scope(|scope| {
+            let first = scope.spawn(|| scores(verdicts(&series, config.clone())));
+            let second = scope.spawn(|| scores(verdicts(&series, config.clone())));
+            (first.join().unwrap(), second.join().unwrap())
+        });
+        assert_eq!(
+            first, alone,
+            "round {round}: run 1 differs from the run alone"
+        );
+        assert_eq!(
+            second, alone,
+            "round {round}: run 2 differs from the run alone"
+        );
+    }
 }
 
 fn with(kind: SensorAnomaly, len: usize, seed: u64) -> (SensorSeries, Vec<usize>) {

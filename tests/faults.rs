@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use tidewatch::config::RunConfig;
-use tidewatch::daemon;
-use tidewatch::metrics::Metrics;
+use tidewatch::models::LearnedModels;
 use tidewatch::simulate::simulate_readings;
-use tidewatch::sink::alert::Flag;
+use tidewatch_runtime::config::RunConfig;
+use tidewatch_runtime::daemon;
+use tidewatch_runtime::metrics::Metrics;
+use tidewatch_runtime::sink::alert::Flag;
 
 use support::{
     FLAG_EVERY_EVENT_STREAM, committed_offsets, next_offsets, produce_readings, read_topic,
@@ -48,7 +49,7 @@ fn broker_outage_and_produce_errors_lose_no_event() {
     .unwrap();
     let config = RunConfig::load(&dir.path().join("run.toml")).unwrap();
     let metrics = Metrics::new();
-    let handle = daemon::start(config, metrics.clone()).unwrap();
+    let handle = daemon::start(config, &LearnedModels, metrics.clone()).unwrap();
 
     wait_for(
         Duration::from_secs(120),

@@ -6,13 +6,13 @@
 use std::path::Path;
 
 use burn::tensor::Device;
-use tidewatch::nn::training::Progress;
-use tidewatch::vision::artifact;
-use tidewatch::vision::config::ImageConfig;
-use tidewatch::vision::data::{DataError, ImageSet, image_batch, to_pixels};
-use tidewatch::vision::inference::{Classifier, PredictionFormat, evaluate, predict};
-use tidewatch::vision::shapes::write_shapes;
-use tidewatch::vision::training::{TrainError, TrainRequest, train};
+use tidewatch_classify::vision::artifact;
+use tidewatch_classify::vision::config::ImageConfig;
+use tidewatch_classify::vision::data::{DataError, ImageSet, image_batch, to_pixels};
+use tidewatch_classify::vision::inference::{Classifier, PredictionFormat, evaluate, predict};
+use tidewatch_classify::vision::shapes::write_shapes;
+use tidewatch_classify::vision::training::{TrainError, TrainRequest, train};
+use tidewatch_learn::fit::Progress;
 
 fn request(data: &Path, out: &Path, epochs: usize) -> TrainRequest {
     let mut config = ImageConfig::default();
@@ -64,7 +64,7 @@ fn shapes_are_learned_and_the_model_directory_round_trips() {
         })
         .collect();
     let refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
-    let probabilities = |m: &tidewatch::vision::model::Cnn| {
+    let probabilities = |m: &tidewatch_classify::vision::model::Cnn| {
         m.probabilities(image_batch(&refs, 3, 28, &device))
             .to_data()
             .try_to_vec::<f32>()

@@ -9,10 +9,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
-use tidewatch::config::RunConfig;
-use tidewatch::daemon::{self, DaemonHandle};
-use tidewatch::metrics::Metrics;
+use tidewatch::models::LearnedModels;
 use tidewatch::simulate::simulate_readings;
+use tidewatch_runtime::config::RunConfig;
+use tidewatch_runtime::daemon::{self, DaemonHandle};
+use tidewatch_runtime::metrics::Metrics;
 
 use support::{
     FLAG_EVERY_EVENT_STREAM, PrometheusServer, flush, http_get, produce_readings, producer,
@@ -44,6 +45,7 @@ fn busy_daemon<C: rdkafka::ClientContext>(
     let metrics = Metrics::new();
     let handle = daemon::start(
         RunConfig::load(&dir.join("run.toml")).unwrap(),
+        &LearnedModels,
         metrics.clone(),
     )
     .unwrap();

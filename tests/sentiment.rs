@@ -12,15 +12,15 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use tidewatch::nn::training::Progress;
-use tidewatch::text::baseline::BaselineConfig;
-use tidewatch::text::data::{ReadSpec, TextSet, read_file};
-use tidewatch::text::encoder::{ENCODER_HINT, SentenceEncoder, installed_encoder_dir};
-use tidewatch::text::jobs::{evaluate, predict};
-use tidewatch::text::model::{KindConfig, TextClassifier, train};
-use tidewatch::text::pretrained::PretrainedConfig;
-use tidewatch::text::reviews::reviews_csv as reviews;
-use tidewatch::text::rnn::RnnConfig;
+use tidewatch_classify::text::baseline::BaselineConfig;
+use tidewatch_classify::text::data::{ReadSpec, TextSet, read_file};
+use tidewatch_classify::text::encoder::{ENCODER_HINT, SentenceEncoder, installed_encoder_dir};
+use tidewatch_classify::text::jobs::{evaluate, predict};
+use tidewatch_classify::text::model::{KindConfig, TextClassifier, train};
+use tidewatch_classify::text::pretrained::PretrainedConfig;
+use tidewatch_classify::text::reviews::reviews_csv as reviews;
+use tidewatch_classify::text::rnn::RnnConfig;
+use tidewatch_learn::fit::Progress;
 
 fn spec(labels_required: bool) -> ReadSpec {
     ReadSpec {
@@ -116,7 +116,7 @@ fn the_rnn_learns_reviews_and_round_trips() {
 #[test]
 fn the_lstm_variant_trains_and_round_trips() {
     let config = RnnConfig {
-        cell: tidewatch::nn::forecaster::CellKind::Lstm,
+        cell: tidewatch_stream::config::CellKind::Lstm,
         ..RnnConfig::default()
     };
     learns_reviews_and_round_trips(KindConfig::Rnn(config), "vocabulary.json");

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use tidewatch::jobs::parallel_map;
 use tidewatch::jobs::{nab, skab};
+use tidewatch_stream::parallel::parallel_map;
 
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {

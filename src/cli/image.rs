@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use tidewatch::nn::training::Progress;
-use tidewatch::vision::config::ImageConfig;
-use tidewatch::vision::data::ImageSet;
-use tidewatch::vision::digits::write_digits;
-use tidewatch::vision::inference::{Classifier, PredictionFormat, evaluate, predict};
-use tidewatch::vision::picture::save_confusion_picture;
-use tidewatch::vision::training::{TrainRequest, describe, train};
+use tidewatch_classify::vision::config::ImageConfig;
+use tidewatch_classify::vision::data::ImageSet;
+use tidewatch_classify::vision::digits::write_digits;
+use tidewatch_classify::vision::inference::{Classifier, PredictionFormat, evaluate, predict};
+use tidewatch_classify::vision::picture::save_confusion_picture;
+use tidewatch_classify::vision::training::{TrainRequest, describe, train};
+use tidewatch_learn::fit::Progress;
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {

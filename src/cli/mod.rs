@@ -15,8 +15,8 @@ use std::path::Path;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use tidewatch::config::StreamConfig;
-use tidewatch::source::file::{ReadOptions, TimeOrder};
+use tidewatch_stream::config::StreamConfig;
+use tidewatch_stream::source::file::{ReadOptions, TimeOrder};
 
 /// Streaming anomaly detection: neural models learn what normal looks like
 /// in transaction and sensor streams and flag what leaves it.

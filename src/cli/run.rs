@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use tidewatch::config::RunConfig;
-use tidewatch::daemon;
-use tidewatch::metrics::Metrics;
+use tidewatch::models::LearnedModels;
+use tidewatch_runtime::config::RunConfig;
+use tidewatch_runtime::daemon;
+use tidewatch_runtime::metrics::Metrics;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -18,7 +19,7 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = RunConfig::load(&args.config)?;
-    let handle = daemon::start(config, Metrics::new())?;
+    let handle = daemon::start(config, &LearnedModels, Metrics::new())?;
     handle.shutdown_signal().on_signals()?;
     tracing::info!(address = %handle.http_address(), "serving /metrics, /healthz and /readyz");
     Ok(handle.join()?)

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use tidewatch::config::StreamConfig;
 use tidewatch::jobs::score::{Models, score_file, write_scores_csv};
-use tidewatch::nn::bundle;
-use tidewatch::source::file::infer_schema;
+use tidewatch_learn::bundle;
+use tidewatch_stream::config::StreamConfig;
+use tidewatch_stream::source::file::infer_schema;
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("models").required(true).args(["model", "online"])))]

@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
-use tidewatch::nn::forecaster::CellKind;
-use tidewatch::nn::training::Progress;
-use tidewatch::text::baseline::BaselineConfig;
-use tidewatch::text::data::{ReadSpec, read_files};
-use tidewatch::text::jobs::{evaluate, predict, split};
-use tidewatch::text::model::{KindConfig, ModelKind, TextClassifier, train};
-use tidewatch::text::pretrained::PretrainedConfig;
-use tidewatch::text::rnn::RnnConfig;
+use tidewatch_classify::text::baseline::BaselineConfig;
+use tidewatch_classify::text::data::{ReadSpec, read_files};
+use tidewatch_classify::text::jobs::{evaluate, predict, split};
+use tidewatch_classify::text::model::{KindConfig, ModelKind, TextClassifier, train};
+use tidewatch_classify::text::pretrained::PretrainedConfig;
+use tidewatch_classify::text::rnn::RnnConfig;
+use tidewatch_learn::fit::Progress;
+use tidewatch_stream::config::CellKind;
 
 #[derive(Debug, Subcommand)]
 pub enum SentimentCommand {
@@ -71,7 +71,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub encoder: Option<PathBuf>,
     /// Recurrent cell of `--kind rnn` [default: gru].
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = cell_kind())]
     pub cell: Option<CellKind>,
     /// Upper bound on training epochs of `--kind rnn`; training stops
     /// earlier when the validation loss stops improving [default: 25].
@@ -280,4 +280,11 @@ fn skipped(count: usize) -> String {
     } else {
         String::new()
     }
+}
+
+/// `--cell`: one of [`CellKind::NAMES`], listed in `--help` and in the error.
+fn cell_kind() -> impl clap::builder::TypedValueParser<Value = CellKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(CellKind::NAMES)
+        .try_map(|name| name.parse::<CellKind>())
 }

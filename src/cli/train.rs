@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use tidewatch::jobs::train::train_file;
-use tidewatch::nn::training::Progress;
+use tidewatch_learn::fit::Progress;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {

@@ -15,13 +15,15 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::config::{
-    DaemonConfig, HttpConfig, KafkaConfig, RunConfig, StreamBinding, StreamConfig,
-};
-use crate::daemon::{self, DaemonError};
-use crate::metrics::Metrics;
+use tidewatch_runtime::config::{DaemonConfig, HttpConfig, KafkaConfig, RunConfig, StreamBinding};
+use tidewatch_runtime::daemon;
+use tidewatch_runtime::error::DaemonError;
+use tidewatch_runtime::metrics::Metrics;
+use tidewatch_runtime::sink::alert::Flag;
+use tidewatch_stream::config::StreamConfig;
+
+use crate::models::LearnedModels;
 use crate::simulate::{Truth, simulate_payments, simulate_readings};
-use crate::sink::alert::Flag;
 
 /// What the demo simulates and how long it runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,7 +215,7 @@ pub fn run_demo(
         ],
     };
     let metrics = Metrics::new();
-    let handle = daemon::start(run, metrics.clone())?;
+    let handle = daemon::start(run, &LearnedModels, metrics.clone())?;
     report(DemoEvent::Started {
         brokers: brokers.clone(),
         metrics_address: handle.http_address(),

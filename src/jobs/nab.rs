@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::score::{Models, ScoreError, format_timestamp, score_file};
-use crate::config::StreamConfig;
-use crate::pipeline::Verdict;
-use crate::source::decode::{FieldValue, parse_timestamp};
-use crate::source::file::{ReadOptions, TimeOrder};
-use crate::source::schema::TimestampFormat;
+use tidewatch_stream::config::StreamConfig;
+use tidewatch_stream::parallel::parallel_map;
+use tidewatch_stream::pipeline::Verdict;
+use tidewatch_stream::source::decode::{FieldValue, parse_timestamp};
+use tidewatch_stream::source::file::{ReadOptions, TimeOrder};
+use tidewatch_stream::source::schema::TimestampFormat;
 
 /// Reward weights of an application profile.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -398,7 +399,7 @@ pub fn online_scores(
     config: &StreamConfig,
     threads: usize,
 ) -> Result<Vec<Vec<f64>>, ScoreError> {
-    super::parallel_map(corpus, threads, |series| {
+    parallel_map(corpus, threads, |series| {
         score_series_online(series, config)
     })
 }

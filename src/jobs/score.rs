@@ -4,10 +4,14 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::StreamConfig;
-use crate::learn::LearnError;
-use crate::pipeline::{ModelSource, Pipeline, ScoringModel, Status, Verdict};
-use crate::source::file::{FileSource, InputError, ReadOptions, SkippedRows, count_rows};
+use tidewatch_learn::online::NeuralLearners;
+use tidewatch_stream::config::StreamConfig;
+use tidewatch_stream::learner::LearnError;
+use tidewatch_stream::model::ScoringModel;
+use tidewatch_stream::pipeline::{LearnFailure, ModelSource, Pipeline, Status, Verdict};
+use tidewatch_stream::source::file::{
+    FileSource, InputError, ReadOptions, SkippedRows, count_rows, csv_field,
+};
 
 /// Where the replayed keys get their models.
 #[derive(Debug, Clone)]
@@ -63,7 +67,11 @@ pub fn score_file(
                 None => Some(count_rows(path)?),
             };
             let warmup_events = config.online.warmup_for(rows);
-            (ModelSource::Online { warmup_events }, Some(warmup_events))
+            let source = ModelSource::Online {
+                warmup_events,
+                learners: Arc::new(NeuralLearners),
+            };
+            (source, Some(warmup_events))
         }
     };
     let mut pipeline = Pipeline::new(Arc::clone(&config), source);
@@ -71,7 +79,15 @@ pub fn score_file(
     let mut rows = Vec::new();
     for row in input.by_ref() {
         let row = row?;
-        let verdict = pipeline.process(&row.record)?;
+        let verdict = pipeline.process(&row.record);
+        for LearnFailure { key, refit, error } in pipeline.take_learn_failures() {
+            if !refit {
+                // A replayed file has nothing to learn from but itself: a
+                // key that cannot learn from its warm-up never will.
+                return Err(ScoreError::Learn(error));
+            }
+            tracing::warn!(key, line = row.line, %error, "a refit failed; the key keeps its previous model");
+        }
         rows.push(ScoredRow {
             line: row.line,
             key: row.record.key,
@@ -128,14 +144,6 @@ pub fn write_scores_csv(path: &Path, scored: &ScoredFile) -> Result<(), ScoreErr
         .map_err(write_error)?;
     }
     out.flush().map_err(write_error)
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fff]` in UTC, the layout NAB and SKAB use.

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::score::{Models, ScoreError, score_file};
-use crate::config::StreamConfig;
-use crate::source::file::{InputError, ReadOptions};
+use tidewatch_stream::config::StreamConfig;
+use tidewatch_stream::source::file::{InputError, ReadOptions};
 
 /// Rows of each file used for training.
 pub const TRAIN_ROWS: usize = 400;

@@ -6,12 +6,13 @@ use std::path::Path;
 
 use ndarray::Array2;
 
-use crate::config::StreamConfig;
-use crate::learn::{LearnError, Learned, Series, learn};
-use crate::nn::bundle::{self, BundleError, Manifest};
-use crate::nn::training::Progress;
-use crate::source::file::{FileSource, InputError, ReadOptions, SkippedRows};
-use crate::state::store::EventClock;
+use tidewatch_learn::bundle::{self, BundleError, Manifest};
+use tidewatch_learn::fit::Progress;
+use tidewatch_learn::train::{Learned, learn};
+use tidewatch_stream::config::StreamConfig;
+use tidewatch_stream::learner::{LearnError, Series};
+use tidewatch_stream::source::file::{FileSource, InputError, ReadOptions, SkippedRows};
+use tidewatch_stream::state::store::EventClock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

@@ -1,0 +1,137 @@
+//! The image model directory: the contract between `image train` and
+//! `image predict` / `image eval`, on the bundle conventions of the
+//! streaming models.
+//!
+//! - `manifest.json`: format version, classes, input size and channels, the
+//!   normalisation statistics, the network and training settings, the
+//!   training summary, and the SHA-256 of the weight file;
+//! - `model.bpk`: the network's parameters (burn's burnpack record).
+//!
+//! Loading refuses an unknown format version and a weight file whose
+//! checksum differs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use tidewatch_learn::model_dir::{ModelDir, ModelDirError};
+
+use crate::record::{load_record, record_bytes};
+use crate::vision::config::{AugmentConfig, CnnConfig, ImageTrainingConfig};
+use crate::vision::data::Normalisation;
+use crate::vision::model::{Cnn, CnnShape};
+
+/// The manifest format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// What `kind` says in an image model's manifest.
+pub const KIND: &str = "image-classifier";
+const WEIGHTS: &str = "model.bpk";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageManifest {
+    pub format_version: u32,
+    pub kind: String,
+    pub tidewatch_version: String,
+    pub created_at: String,
+    /// Class names; a prediction's index points into this list.
+    pub classes: Vec<String>,
+    pub size_px: u32,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    pub normalisation: Normalisation,
+    /// The network, with `conv_channels` resolved for `size_px`.
+    pub model: CnnConfig,
+    pub training: ImageTrainingConfig,
+    pub augment: AugmentConfig,
+    pub summary: TrainingReport,
+    /// SHA-256 (hex) of each weight file, by file name.
+    pub weights: BTreeMap<String, String>,
+}
+
+impl ImageManifest {
+    pub fn shape(&self) -> CnnShape {
+        CnnShape {
+            channels: self.channels,
+            side: self.size_px as usize,
+            classes: self.classes.len(),
+        }
+    }
+}
+
+/// How training went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingReport {
+    pub train_images: usize,
+    pub validation_images: usize,
+    /// Unreadable images skipped while loading.
+    pub skipped_images: usize,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub best_validation_accuracy: f64,
+    pub best_validation_loss: f64,
+    pub history: Vec<EpochReport>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub learning_rate: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub validation_loss: f64,
+    pub validation_accuracy: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error(transparent)]
+    Dir(#[from] ModelDirError),
+    #[error("{path}: {message}")]
+    Weights { path: PathBuf, message: String },
+}
+
+/// `dir` as an image model directory.
+fn image_dir(dir: &Path) -> ModelDir<'_> {
+    ModelDir::new(dir, "image model", FORMAT_VERSION)
+}
+
+/// Writes the weights, then the manifest that vouches for them.
+pub fn save(
+    dir: &Path,
+    manifest: &ImageManifest,
+    model: &Cnn,
+) -> Result<ImageManifest, ArtifactError> {
+    let model_dir = image_dir(dir);
+    let bytes = record_bytes(model).map_err(|message| ArtifactError::Weights {
+        path: dir.join(WEIGHTS),
+        message,
+    })?;
+    let mut manifest = manifest.clone();
+    manifest.weights = model_dir.write_weights([(WEIGHTS, bytes.as_slice())])?;
+    model_dir.write_manifest(&manifest)?;
+    Ok(manifest)
+}
+
+/// Reads a model directory onto `device`.
+pub fn load(dir: &Path, device: &Device) -> Result<(ImageManifest, Cnn), ArtifactError> {
+    let model_dir = image_dir(dir);
+    let manifest: ImageManifest = model_dir.read_manifest()?;
+    if manifest.kind != KIND {
+        return Err(model_dir
+            .invalid(None, format!("kind {:?}, expected {KIND:?}", manifest.kind))
+            .into());
+    }
+    let bytes = model_dir.read_weights(&manifest.weights, WEIGHTS)?;
+    let model =
+        load_record(manifest.model.init(manifest.shape(), device), bytes).map_err(|message| {
+            ArtifactError::Weights {
+                path: dir.join(WEIGHTS),
+                message,
+            }
+        })?;
+    Ok((manifest, model))
+}

@@ -1,0 +1,370 @@
+//! The model bundle: the contract between training and serving.
+//!
+//! A bundle is a directory:
+//!
+//! - `manifest.json`: format version, the stream schema and the settings the
+//!   model was built with, scaler statistics, error tails and threshold from
+//!   calibration, a training summary with validation metrics, and the
+//!   SHA-256 of every weight file;
+//! - `forecaster.safetensors`, `autoencoder.safetensors`: weights in the
+//!   kernels' layout (gates packed; `[inputs, outputs]` matrices).
+//!
+//! Loading refuses an unknown format version, a weight file whose checksum
+//! differs, and weights whose shapes disagree with the manifest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2};
+use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model_dir::{ModelDir, ModelDirError};
+use crate::train::LearnSummary;
+use tidewatch_stream::config::CellKind;
+use tidewatch_stream::config::ModelConfig;
+use tidewatch_stream::config::StreamConfig;
+use tidewatch_stream::config::TrainingConfig;
+use tidewatch_stream::detect::DetectConfig;
+use tidewatch_stream::detect::score::ErrorTail;
+use tidewatch_stream::detect::threshold::Threshold;
+use tidewatch_stream::infer::activation::Activation;
+use tidewatch_stream::infer::dense::{Dense, DenseStack};
+use tidewatch_stream::infer::model::KernelModel;
+use tidewatch_stream::infer::recurrent::{GruCell, LstmCell, RecurrentCell};
+use tidewatch_stream::model::ScoringModel;
+use tidewatch_stream::source::Schema;
+use tidewatch_stream::state::StateConfig;
+use tidewatch_stream::state::scaler::ScalerStats;
+
+/// The manifest format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const FORECASTER_FILE: &str = "forecaster.safetensors";
+const AUTOENCODER_FILE: &str = "autoencoder.safetensors";
+
+/// Everything about a bundle but its weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// Version of tidewatch that wrote the bundle.
+    pub tidewatch_version: String,
+    /// Model name (the stream name) and a version derived from the weights.
+    pub model_name: String,
+    pub model_version: String,
+    pub created_at: String,
+    pub schema: Schema,
+    pub model: ModelConfig,
+    pub state: StateConfig,
+    pub detect: DetectConfig,
+    pub training: TrainingConfig,
+    pub scaler: ScalerStats,
+    /// Error tails per detector and evidence feature: the forecast's for
+    /// every evidence feature, then the reconstruction's.
+    pub error_tails: Vec<ErrorTail>,
+    pub threshold: Threshold,
+    pub summary: LearnSummary,
+    /// SHA-256 (hex) of each weight file, by file name.
+    pub weights: BTreeMap<String, String>,
+}
+
+/// A loaded bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub model: ScoringModel,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(transparent)]
+    Dir(#[from] ModelDirError),
+    #[error("{path}: {message}")]
+    Weights { path: PathBuf, message: String },
+    #[error("the bundle was trained on a different schema: {0}")]
+    SchemaMismatch(String),
+}
+
+/// `dir` as a bundle directory.
+fn bundle_dir(dir: &Path) -> ModelDir<'_> {
+    ModelDir::new(dir, "bundle", FORMAT_VERSION)
+}
+
+impl Bundle {
+    /// The stream config the bundle was built with (online settings default).
+    pub fn stream_config(&self) -> StreamConfig {
+        let m = &self.manifest;
+        StreamConfig {
+            model: m.model.clone(),
+            training: m.training.clone(),
+            detect: m.detect.clone(),
+            state: m.state.clone(),
+            ..StreamConfig::for_schema(m.schema.clone())
+        }
+    }
+
+    /// Checks that `schema` is the one the bundle was trained on, naming the
+    /// first difference.
+    pub fn check_schema(&self, schema: &Schema) -> Result<(), BundleError> {
+        let trained = &self.manifest.schema;
+        if trained == schema {
+            return Ok(());
+        }
+        let describe = |s: &Schema| serde_json::to_value(s).unwrap_or_default();
+        let (a, b) = (describe(trained), describe(schema));
+        let difference = match (&a, &b) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => a
+                .keys()
+                .chain(b.keys())
+                .find(|k| a.get(*k) != b.get(*k))
+                .map(|k| {
+                    format!(
+                        "{k}: bundle has {}, input has {}",
+                        a.get(k).map_or("nothing".into(), |v| v.to_string()),
+                        b.get(k).map_or("nothing".into(), |v| v.to_string())
+                    )
+                }),
+            _ => None,
+        };
+        Err(BundleError::SchemaMismatch(
+            difference.unwrap_or_else(|| "schemas differ".into()),
+        ))
+    }
+}
+
+/// Writes a bundle to `dir` (created if needed) and returns its manifest.
+pub fn save(
+    dir: &Path,
+    model: &ScoringModel,
+    config: &StreamConfig,
+    summary: &LearnSummary,
+) -> Result<Manifest, BundleError> {
+    let model_dir = bundle_dir(dir);
+    let mut files = Vec::new();
+    for (name, tensors) in [
+        (FORECASTER_FILE, forecaster_tensors(&model.kernels)),
+        (
+            AUTOENCODER_FILE,
+            autoencoder_tensors(&model.kernels.autoencoder),
+        ),
+    ] {
+        let bytes = serialize(&tensors).map_err(|e| BundleError::Weights {
+            path: dir.join(name),
+            message: e.to_string(),
+        })?;
+        files.push((name, bytes));
+    }
+    let weights =
+        model_dir.write_weights(files.iter().map(|(name, bytes)| (*name, bytes.as_slice())))?;
+    // The version names the weights: a digest of their digests, in file order.
+    let mut digest = Sha256::new();
+    for (name, _) in &files {
+        digest.update(weights[*name].as_bytes());
+    }
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        tidewatch_version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_name: config.schema.name.clone(),
+        model_version: hex::encode(&digest.finalize()[..6]),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        schema: config.schema.clone(),
+        model: config.model.clone(),
+        state: config.state.clone(),
+        detect: config.detect.clone(),
+        training: config.training.clone(),
+        scaler: model.scaler.clone(),
+        error_tails: model.error_tails.clone(),
+        threshold: model.threshold.clone(),
+        summary: summary.clone(),
+        weights,
+    };
+    model_dir.write_manifest(&manifest)?;
+    Ok(manifest)
+}
+
+/// Reads and checks a bundle.
+pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+    let model_dir = bundle_dir(dir);
+    let manifest: Manifest = model_dir.read_manifest()?;
+    let forecaster = model_dir.read_weights(&manifest.weights, FORECASTER_FILE)?;
+    let autoencoder = model_dir.read_weights(&manifest.weights, AUTOENCODER_FILE)?;
+    let kernels = kernels_from(&manifest, dir, &forecaster, &autoencoder)?;
+    let model = ScoringModel {
+        kernels,
+        scaler: manifest.scaler.clone(),
+        error_tails: manifest.error_tails.clone(),
+        threshold: manifest.threshold.clone(),
+    };
+    Ok(Bundle { manifest, model })
+}
+
+type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
+
+fn matrix(name: &str, m: &Array2<f32>) -> (String, Vec<usize>, Vec<f32>) {
+    (
+        name.to_owned(),
+        m.shape().to_vec(),
+        m.iter().copied().collect(),
+    )
+}
+
+fn vector(name: &str, v: &Array1<f32>) -> (String, Vec<usize>, Vec<f32>) {
+    (name.to_owned(), vec![v.len()], v.to_vec())
+}
+
+fn forecaster_tensors(kernels: &KernelModel) -> Tensors {
+    let mut tensors = match &kernels.cell {
+        RecurrentCell::Lstm(cell) => vec![
+            matrix("lstm.w_input", &cell.w_input),
+            matrix("lstm.w_hidden", &cell.w_hidden),
+            vector("lstm.bias", &cell.bias),
+        ],
+        RecurrentCell::Gru(cell) => vec![
+            matrix("gru.w_input", &cell.w_input),
+            matrix("gru.w_hidden", &cell.w_hidden),
+            vector("gru.b_input", &cell.b_input),
+            vector("gru.b_hidden", &cell.b_hidden),
+        ],
+    };
+    tensors.push(matrix("head.weight", &kernels.head.weight));
+    tensors.push(vector("head.bias", &kernels.head.bias));
+    tensors
+}
+
+fn autoencoder_tensors(stack: &DenseStack) -> Tensors {
+    stack
+        .layers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, layer)| {
+            [
+                matrix(&format!("layers.{i}.weight"), &layer.weight),
+                vector(&format!("layers.{i}.bias"), &layer.bias),
+            ]
+        })
+        .collect()
+}
+
+fn serialize(tensors: &Tensors) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, shape, values)| {
+            (
+                name.clone(),
+                shape.clone(),
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, data)| {
+            TensorView::new(Dtype::F32, shape.clone(), data).map(|view| (name.clone(), view))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize(views, None)
+}
+
+/// Reads named f32 tensors, checking each one's shape.
+struct WeightFile<'a> {
+    path: PathBuf,
+    tensors: safetensors::SafeTensors<'a>,
+}
+
+impl<'a> WeightFile<'a> {
+    fn parse(path: PathBuf, bytes: &'a [u8]) -> Result<WeightFile<'a>, BundleError> {
+        let tensors =
+            safetensors::SafeTensors::deserialize(bytes).map_err(|e| BundleError::Weights {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(WeightFile { path, tensors })
+    }
+
+    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, BundleError> {
+        let fail = |message: String| BundleError::Weights {
+            path: self.path.clone(),
+            message,
+        };
+        let view = self
+            .tensors
+            .tensor(name)
+            .map_err(|_| fail(format!("no tensor {name}")))?;
+        if view.dtype() != Dtype::F32 || view.shape() != shape {
+            return Err(fail(format!(
+                "tensor {name} is {:?} {:?}, the manifest implies F32 {shape:?}",
+                view.dtype(),
+                view.shape()
+            )));
+        }
+        Ok(view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f32>, BundleError> {
+        let values = self.values(name, &[rows, cols])?;
+        Ok(Array2::from_shape_vec((rows, cols), values).expect("shape checked"))
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Array1<f32>, BundleError> {
+        Ok(Array1::from(self.values(name, &[len])?))
+    }
+}
+
+fn kernels_from(
+    manifest: &Manifest,
+    dir: &Path,
+    forecaster: &[u8],
+    autoencoder: &[u8],
+) -> Result<KernelModel, BundleError> {
+    let inputs = manifest.schema.input_width();
+    let hidden = manifest.model.forecaster.hidden_size;
+    let window_len = manifest.model.window_len;
+    let f = WeightFile::parse(dir.join(FORECASTER_FILE), forecaster)?;
+    let cell = match manifest.model.forecaster.cell {
+        CellKind::Lstm => RecurrentCell::Lstm(LstmCell {
+            w_input: f.matrix("lstm.w_input", inputs, 4 * hidden)?,
+            w_hidden: f.matrix("lstm.w_hidden", hidden, 4 * hidden)?,
+            bias: f.vector("lstm.bias", 4 * hidden)?,
+        }),
+        CellKind::Gru => RecurrentCell::Gru(GruCell {
+            w_input: f.matrix("gru.w_input", inputs, 3 * hidden)?,
+            w_hidden: f.matrix("gru.w_hidden", hidden, 3 * hidden)?,
+            b_input: f.vector("gru.b_input", 3 * hidden)?,
+            b_hidden: f.vector("gru.b_hidden", 3 * hidden)?,
+        }),
+    };
+    let head = Dense {
+        weight: f.matrix("head.weight", hidden, inputs)?,
+        bias: f.vector("head.bias", inputs)?,
+        activation: Activation::Identity,
+    };
+    let a = WeightFile::parse(dir.join(AUTOENCODER_FILE), autoencoder)?;
+    let widths = manifest.model.autoencoder.widths(window_len * inputs);
+    let last = widths.len() - 2;
+    let layers = widths
+        .windows(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            Ok(Dense {
+                weight: a.matrix(&format!("layers.{i}.weight"), pair[0], pair[1])?,
+                bias: a.vector(&format!("layers.{i}.bias"), pair[1])?,
+                activation: if i < last {
+                    manifest.model.autoencoder.activation
+                } else {
+                    Activation::Identity
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, BundleError>>()?;
+    Ok(KernelModel {
+        cell,
+        head,
+        autoencoder: DenseStack { layers },
+        window_len,
+    })
+}

@@ -1,0 +1,219 @@
+//! Trained burn modules -> hot-path kernels ([`KernelModel`]).
+//!
+//! burn keeps one `Linear` per gate and per source (input, hidden); the
+//! kernels pack the gates side by side so one matrix product computes them all.
+
+use burn::nn::{Gru, Linear, Lstm};
+use burn::tensor::{Device, Tensor, TensorData};
+use ndarray::{Array1, Array2, Array3, Axis, concatenate, s};
+
+use crate::autoencoder::Autoencoder;
+use crate::forecaster::{Forecaster, RecurrentLayer};
+use tidewatch_stream::infer::activation::Activation;
+use tidewatch_stream::infer::dense::{Dense, DenseStack};
+use tidewatch_stream::infer::model::{KernelModel, Scratch};
+use tidewatch_stream::infer::recurrent::{GruCell, LstmCell, RecurrentCell};
+
+pub fn kernel_model(
+    forecaster: &Forecaster,
+    autoencoder: &Autoencoder,
+    window_len: usize,
+) -> KernelModel {
+    KernelModel {
+        cell: recurrent_cell(&forecaster.recurrent),
+        head: dense(&forecaster.head, Activation::Identity),
+        autoencoder: dense_stack(autoencoder),
+        window_len,
+    }
+}
+
+pub fn recurrent_cell(layer: &RecurrentLayer) -> RecurrentCell {
+    match layer {
+        RecurrentLayer::Lstm(lstm) => RecurrentCell::Lstm(lstm_cell(lstm)),
+        RecurrentLayer::Gru(gru) => RecurrentCell::Gru(gru_cell(gru)),
+    }
+}
+
+fn lstm_cell(lstm: &Lstm) -> LstmCell {
+    let forget = lstm
+        .forget_gate
+        .as_ref()
+        .expect("tidewatch builds LSTMs with a forget gate");
+    let gates = [&lstm.input_gate, forget, &lstm.cell_gate, &lstm.output_gate];
+    LstmCell {
+        w_input: columns(gates.iter().map(|g| weight(&g.input_transform))),
+        w_hidden: columns(gates.iter().map(|g| weight(&g.hidden_transform))),
+        bias: Array1::from_iter(
+            gates
+                .iter()
+                .flat_map(|g| (bias(&g.input_transform) + bias(&g.hidden_transform)).to_vec()),
+        ),
+    }
+}
+
+fn gru_cell(gru: &Gru) -> GruCell {
+    assert!(
+        gru.reset_after,
+        "the GRU kernel applies the reset gate after the hidden product"
+    );
+    let gates = [&gru.update_gate, &gru.reset_gate, &gru.new_gate];
+    GruCell {
+        w_input: columns(gates.iter().map(|g| weight(&g.input_transform))),
+        w_hidden: columns(gates.iter().map(|g| weight(&g.hidden_transform))),
+        b_input: Array1::from_iter(gates.iter().flat_map(|g| bias(&g.input_transform).to_vec())),
+        b_hidden: Array1::from_iter(
+            gates
+                .iter()
+                .flat_map(|g| bias(&g.hidden_transform).to_vec()),
+        ),
+    }
+}
+
+fn dense_stack(autoencoder: &Autoencoder) -> DenseStack {
+    let last = autoencoder.layers.len() - 1;
+    DenseStack {
+        layers: autoencoder
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                let activation = if i < last {
+                    autoencoder.activation
+                } else {
+                    Activation::Identity
+                };
+                dense(layer, activation)
+            })
+            .collect(),
+    }
+}
+
+fn dense(linear: &Linear, activation: Activation) -> Dense {
+    Dense {
+        weight: weight(linear),
+        bias: bias(linear),
+        activation,
+    }
+}
+
+/// [inputs, outputs]
+fn weight(linear: &Linear) -> Array2<f32> {
+    to_array2(linear.weight.val())
+}
+
+fn bias(linear: &Linear) -> Array1<f32> {
+    match &linear.bias {
+        Some(bias) => Array1::from(
+            bias.val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 bias"),
+        ),
+        None => Array1::zeros(linear.weight.dims()[1]),
+    }
+}
+
+pub fn to_array2(tensor: Tensor<2>) -> Array2<f32> {
+    let [rows, cols] = tensor.dims();
+    let values = tensor.into_data().try_to_vec::<f32>().expect("f32 weights");
+    Array2::from_shape_vec((rows, cols), values).expect("shape matches data")
+}
+
+fn columns(blocks: impl Iterator<Item = Array2<f32>>) -> Array2<f32> {
+    let blocks: Vec<Array2<f32>> = blocks.collect();
+    let views: Vec<_> = blocks.iter().map(Array2::view).collect();
+    // Row-major like every other weight matrix: the product kernels pick
+    // their summation order by layout, and a bundle loads row-major.
+    concatenate(Axis(1), &views)
+        .expect("gates share their row count")
+        .as_standard_layout()
+        .into_owned()
+}
+
+/// The largest absolute difference between burn's forecaster and its
+/// kernels, running the kernels one step at a time as the stream does.
+/// sequences [batch, time, inputs]
+pub fn forecaster_gap(forecaster: &Forecaster, sequences: &Array3<f32>) -> f32 {
+    let device = Device::flex();
+    let (batch, time, inputs) = sequences.dim();
+    let data = TensorData::new(
+        sequences.iter().copied().collect::<Vec<_>>(),
+        [batch, time, inputs],
+    );
+    let (burn_out, _) = forecaster.forward(Tensor::from_data(data, &device), None);
+    let values = burn_out
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 output");
+    let burn_out =
+        Array3::from_shape_vec((batch, time, inputs), values).expect("shape matches data");
+    let model = KernelModel {
+        cell: recurrent_cell(&forecaster.recurrent),
+        head: dense(&forecaster.head, Activation::Identity),
+        autoencoder: DenseStack { layers: Vec::new() },
+        window_len: 1,
+    };
+    let mut state = Array2::zeros((batch, model.state_width()));
+    let mut out = Array2::zeros((batch, inputs));
+    let mut scratch = Scratch::default();
+    let mut worst = 0f32;
+    for t in 0..time {
+        model.advance(
+            sequences.slice(s![.., t, ..]),
+            state.view_mut(),
+            &mut scratch,
+        );
+        model.forecast_into(state.view(), out.view_mut());
+        let expected = burn_out.slice(s![.., t, ..]);
+        worst = worst.max((&out - &expected).iter().fold(0f32, |m, d| m.max(d.abs())));
+    }
+    worst
+}
+
+/// The largest absolute difference between burn's autoencoder and its kernels.
+/// windows [batch, window * inputs]
+pub fn autoencoder_gap(autoencoder: &Autoencoder, windows: &Array2<f32>) -> f32 {
+    let device = Device::flex();
+    let (batch, width) = windows.dim();
+    let data = TensorData::new(windows.iter().copied().collect::<Vec<_>>(), [batch, width]);
+    let expected = to_array2(autoencoder.forward(Tensor::from_data(data, &device)));
+    let stack = dense_stack(autoencoder);
+    let mut out = Array2::zeros((batch, width));
+    stack.forward_into(windows.view(), out.view_mut(), &mut Default::default());
+    (&out - &expected).iter().fold(0f32, |m, d| m.max(d.abs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use tidewatch_stream::config::{AutoencoderConfig, CellKind, ForecasterConfig};
+
+    fn random(shape: [usize; 3], seed: u64) -> Array3<f32> {
+        let device = Device::flex();
+        device.seed(seed);
+        let t = Tensor::<3>::random(shape, Distribution::Normal(0.0, 1.5), &device);
+        Array3::from_shape_vec(shape, t.into_data().try_to_vec::<f32>().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn kernels_match_burn_on_random_weights_and_inputs() {
+        let device = Device::flex();
+        for (i, cell) in [CellKind::Lstm, CellKind::Gru].into_iter().enumerate() {
+            let config = ForecasterConfig {
+                cell,
+                hidden_size: 64,
+            };
+            let forecaster =
+                crate::fit::init_seeded(7 + i as u64, &device, |d| Forecaster::init(&config, 8, d));
+            let gap = forecaster_gap(&forecaster, &random([16, 40, 8], 3));
+            assert!(gap < 1e-4, "{cell}: max abs difference {gap}");
+        }
+        let autoencoder = Autoencoder::init(&AutoencoderConfig::default(), 64 * 8, &device);
+        let windows = random([32, 64, 8], 5)
+            .into_shape_with_order((32, 512))
+            .unwrap();
+        let gap = autoencoder_gap(&autoencoder, &windows);
+        assert!(gap < 1e-4, "autoencoder: max abs difference {gap}");
+    }
+}

@@ -1,0 +1,228 @@
+//! `tidewatch run`: the daemon's TOML configuration.
+//!
+//! ```toml
+//! [kafka]
+//! brokers = "kafka-1:9092,kafka-2:9092"
+//! group_id = "tidewatch"
+//! properties = { "security.protocol" = "SASL_SSL", "sasl.mechanism" = "PLAIN" }
+//!
+//! [[streams]]
+//! config = "sensor.toml"         # stream config, relative to this file
+//! model = "models/pump"          # bundle; absent: every key learns online
+//! input_topic = "sensor-readings"
+//! flags_topic = "tidewatch-flags"
+//! dead_letter_topic = "tidewatch-dead-letters"
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tidewatch_stream::config::{ConfigError, one_line};
+
+/// The daemon's whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    pub streams: Vec<StreamBinding>,
+}
+
+/// Where the brokers are and how to talk to them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Consumer group: daemons sharing it split the partitions.
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Any librdkafka property, passed to the consumer and the producer
+    /// (SASL, SSL, timeouts...). The daemon's own delivery settings
+    /// (`enable.auto.offset.store`) cannot be overridden; its consumer
+    /// defaults (`auto.offset.reset = earliest`, `statistics.interval.ms =
+    /// 5000`, `fetch.queue.backoff.ms = 10`) can.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+    /// Properties for the consumer only.
+    #[serde(default)]
+    pub consumer_properties: std::collections::BTreeMap<String, String>,
+    /// Properties for the producer only.
+    #[serde(default)]
+    pub producer_properties: std::collections::BTreeMap<String, String>,
+}
+
+fn default_group_id() -> String {
+    "tidewatch".to_owned()
+}
+
+/// How the daemon processes events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Scoring threads; keys are sharded over them.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Most events a worker scores in one micro-batch.
+    #[serde(default = "default_max_batch_events")]
+    pub max_batch_events: usize,
+    /// Longest a worker waits to fill a micro-batch.
+    #[serde(default = "default_max_batch_wait_ms")]
+    pub max_batch_wait_ms: u64,
+    /// Events queued per worker before consumption pauses.
+    #[serde(default = "default_queue_events")]
+    pub queue_events: usize,
+    /// Messages larger than this go to the dead-letter topic.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Keys idle this long are forgotten.
+    #[serde(default = "default_key_ttl_secs")]
+    pub key_ttl_secs: u64,
+    /// Most keys a worker keeps per stream; the least recently seen go first.
+    #[serde(default = "default_max_keys")]
+    pub max_keys: usize,
+    /// Time allowed on SIGTERM/SIGINT to drain, flush and commit.
+    #[serde(default = "default_shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+fn default_max_batch_events() -> usize {
+    256
+}
+fn default_max_batch_wait_ms() -> u64 {
+    5
+}
+fn default_queue_events() -> usize {
+    8192
+}
+fn default_max_message_bytes() -> usize {
+    1 << 20
+}
+fn default_key_ttl_secs() -> u64 {
+    86_400
+}
+fn default_max_keys() -> usize {
+    1_000_000
+}
+fn default_shutdown_timeout_secs() -> u64 {
+    30
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            workers: default_workers(),
+            max_batch_events: default_max_batch_events(),
+            max_batch_wait_ms: default_max_batch_wait_ms(),
+            queue_events: default_queue_events(),
+            max_message_bytes: default_max_message_bytes(),
+            key_ttl_secs: default_key_ttl_secs(),
+            max_keys: default_max_keys(),
+            shutdown_timeout_secs: default_shutdown_timeout_secs(),
+        }
+    }
+}
+
+/// The HTTP endpoint for /metrics, /healthz and /readyz.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on; port 0 picks a free one.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:9898".to_owned()
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+/// One stream the daemon scores: where it comes from and goes to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamBinding {
+    /// Stream config file (schema and settings), relative to the run config.
+    /// With a `model`, its schema must be the bundle's.
+    pub config: std::path::PathBuf,
+    /// Model bundle directory; absent: every key learns online.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<std::path::PathBuf>,
+    pub input_topic: String,
+    pub flags_topic: String,
+    pub dead_letter_topic: String,
+    /// Take the entity key from the Kafka message key instead of the
+    /// schema's key field.
+    #[serde(default)]
+    pub key_from_message: bool,
+    /// Take the event time from the Kafka message timestamp instead of the
+    /// schema's timestamp field.
+    #[serde(default)]
+    pub timestamp_from_message: bool,
+}
+
+impl RunConfig {
+    pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
+        let read_error = |message: String| ConfigError::Read {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| read_error(e.to_string()))?;
+        let mut config: RunConfig =
+            toml::from_str(&text).map_err(|e| read_error(one_line(&e.to_string())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for stream in &mut config.streams {
+            stream.config = base.join(&stream.config);
+            stream.model = stream.model.as_ref().map(|m| base.join(m));
+        }
+        config.validate().map_err(|e| read_error(e.to_string()))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.streams.is_empty() {
+            return invalid("no [[streams]]".into());
+        }
+        let mut topics = std::collections::HashSet::new();
+        for stream in &self.streams {
+            if !topics.insert(stream.input_topic.as_str()) {
+                return invalid(format!(
+                    "input topic {:?} is bound twice",
+                    stream.input_topic
+                ));
+            }
+            if stream.input_topic == stream.flags_topic
+                || stream.input_topic == stream.dead_letter_topic
+            {
+                return invalid(format!(
+                    "stream on {:?} would write to its own input",
+                    stream.input_topic
+                ));
+            }
+        }
+        let d = &self.daemon;
+        if d.workers == 0 || d.max_batch_events == 0 || d.queue_events == 0 || d.max_keys == 0 {
+            return invalid(
+                "daemon.workers, max_batch_events, queue_events and max_keys must be positive"
+                    .into(),
+            );
+        }
+        if self.kafka.brokers.trim().is_empty() {
+            return invalid("kafka.brokers is empty".into());
+        }
+        Ok(())
+    }
+}

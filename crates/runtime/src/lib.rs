@@ -1,0 +1,37 @@
+//! The tidewatch daemon's runtime: Kafka in, flags and metrics out, every
+//! thread supervised, nothing lost. It runs the stream core's pipeline and
+//! gets its models through a [`models::ModelProvider`], so it depends on
+//! neither burn nor the training code.
+//!
+//! # Layout
+//!
+//! In the order an event meets them:
+//!
+//! - [`config`]: `tidewatch run`'s TOML (Kafka, daemon, HTTP, stream
+//!   bindings).
+//! - [`models`]: what the daemon asks of the learning side (bundles,
+//!   online learners).
+//! - [`source`]: the Kafka consumer's side: [`source::kafka`] message
+//!   decoding and rebalances, [`source::offsets`] settled before they are
+//!   stored.
+//! - [`daemon`]: the consumer thread, the workers that own keys and score
+//!   micro-batches, start-up and drain.
+//! - [`sink`]: the [`sink::alert`] flag record and the [`sink::kafka`]
+//!   outbox that produces flags and dead letters.
+//! - [`metrics`]: every Prometheus metric, declared once;
+//!   [`readiness`]: what `/readyz` checks; [`http`]: `/metrics`,
+//!   `/healthz`, `/readyz`.
+//! - [`shutdown`]: the stop signal; [`supervisor`]: every thread's end
+//!   stops the daemon; [`error`]: the one error type they all return.
+
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod models;
+pub mod readiness;
+pub mod shutdown;
+pub mod sink;
+pub mod source;
+pub mod supervisor;

@@ -1,0 +1,4 @@
+//! Where verdicts go: the [`alert`] flag record and the [`kafka`] outbox.
+
+pub mod alert;
+pub mod kafka;

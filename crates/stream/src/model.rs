@@ -1,0 +1,43 @@
+//! A trained model as scoring sees it: the kernels, and the calibration
+//! every new key starts from.
+
+use crate::config::StreamConfig;
+use crate::detect::DetectionState;
+use crate::detect::score::ErrorTail;
+use crate::detect::threshold::Threshold;
+use crate::infer::KernelModel;
+use crate::state::scaler::{RunningScaler, ScalerStats};
+use crate::state::store::KeyState;
+
+/// What scoring needs from a trained model: kernels and calibration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoringModel {
+    pub kernels: KernelModel,
+    /// Input statistics of the training data; new keys start from them.
+    pub scaler: ScalerStats,
+    /// Error tail per detector and evidence feature (forecast tails first);
+    /// new keys start from them.
+    pub error_tails: Vec<ErrorTail>,
+    /// Threshold calibrated on the training data.
+    pub threshold: Threshold,
+}
+
+impl ScoringModel {
+    /// A fresh key's state, scaled from `scaler` (the model's own
+    /// statistics when `None`).
+    pub fn new_key_state(&self, config: &StreamConfig, scaler: Option<&ScalerStats>) -> KeyState {
+        let running = RunningScaler::from_prior(
+            scaler.unwrap_or(&self.scaler),
+            config.state.scaler_prior_events,
+            config.state.scaler_memory_events,
+        );
+        let detection = DetectionState::new(self.error_tails.clone(), self.threshold.clone());
+        KeyState::new(
+            running,
+            self.kernels.window_len,
+            self.kernels.inputs(),
+            self.kernels.state_width(),
+            detection,
+        )
+    }
+}

@@ -1,0 +1,99 @@
+//! Online mode: a key with no trained model learns from its own first
+//! events, then keeps adapting with periodic refits on its recent history,
+//! never learning from events it judged anomalous. What to learn from and
+//! when is decided here; how is the [`Learner`]'s business.
+
+use std::collections::VecDeque;
+
+use ndarray::Array2;
+
+use crate::config::{OnlineConfig, StreamConfig};
+use crate::learner::{LearnError, Learner, Series};
+use crate::model::ScoringModel;
+use crate::state::store::KeyState;
+
+/// One key's recent history and the learner that trains its model.
+pub struct OnlineLearner {
+    history: VecDeque<(Vec<f32>, bool)>,
+    capacity: usize,
+    warmup_events: u64,
+    /// Events observed since the last training attempt (or since the start).
+    since_attempt: u64,
+    trained: bool,
+    learner: Box<dyn Learner>,
+}
+
+impl std::fmt::Debug for OnlineLearner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnlineLearner")
+            .field("history", &self.history.len())
+            .field("since_attempt", &self.since_attempt)
+            .field("trained", &self.trained)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OnlineLearner {
+    pub fn new(
+        warmup_events: u64,
+        config: &OnlineConfig,
+        learner: Box<dyn Learner>,
+    ) -> OnlineLearner {
+        OnlineLearner {
+            history: VecDeque::new(),
+            capacity: config.history_events.max(warmup_events as usize),
+            warmup_events,
+            since_attempt: 0,
+            trained: false,
+            learner,
+        }
+    }
+
+    /// Remembers an event; `usable` is false for events judged anomalous.
+    pub fn observe(&mut self, raw: &[f32], usable: bool) {
+        if self.history.len() == self.capacity {
+            self.history.pop_front();
+        }
+        self.history.push_back((raw.to_vec(), usable));
+        self.since_attempt += 1;
+    }
+
+    /// The key has no model yet and has seen enough to try: its warm-up,
+    /// or, after a failed first training, another warm-up's worth.
+    pub fn warmup_complete(&self) -> bool {
+        !self.trained && self.since_attempt >= self.warmup_events
+    }
+
+    /// The key has a model and has seen `refit_every_events` since it was
+    /// trained or since the last refit was tried.
+    pub fn refit_due(&self, config: &OnlineConfig) -> bool {
+        config.refit_every_events > 0
+            && self.trained
+            && self.since_attempt >= config.refit_every_events
+    }
+
+    /// Trains on the history (continuing from the last model, if any) and
+    /// returns the model and the key's state replayed to the present. On
+    /// an error the learner keeps what it had and waits as long as before
+    /// it tries again.
+    pub fn learn(&mut self, config: &StreamConfig) -> Result<(ScoringModel, KeyState), LearnError> {
+        let inputs = config.schema.input_width();
+        let mut rows = Array2::zeros((self.history.len(), inputs));
+        for (mut row, (raw, _)) in rows.rows_mut().into_iter().zip(&self.history) {
+            row.as_slice_mut().expect("contiguous").copy_from_slice(raw);
+        }
+        let series = Series {
+            rows,
+            usable: self.history.iter().map(|(_, ok)| *ok).collect(),
+        };
+        let max_epochs = if self.trained {
+            config.online.refit_max_epochs
+        } else {
+            config.training.max_epochs
+        };
+        self.since_attempt = 0;
+        let learned = self.learner.learn(&series, config, max_epochs)?;
+        self.trained = true;
+        Ok(learned)
+    }
+}
