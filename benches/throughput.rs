@@ -269,9 +269,7 @@ fn next_offsets(brokers: &str, count: usize) -> Vec<i64> {
 
 /// The sum of every sample of a metric family in the text exposition.
 fn metric_sum(metrics: &Metrics, name: &str) -> f64 {
-    samples(&metrics.render(), name)
-        .map(|(_, value)| value)
-        .sum()
+    samples(&metrics.render(), name).fold(0.0, |sum, (_, value)| sum + value)
 }
 
 /// `(labels, value)` of the samples named exactly `name`.

@@ -124,6 +124,15 @@ impl<'a> ModelDir<'a> {
         serde_json::from_value(value).map_err(|e| self.invalid(None, e.to_string()))
     }
 
+    /// Refuses a manifest whose `kind` field is not `expected` (models of
+    /// several kinds share a format).
+    pub fn check_kind(&self, found: &str, expected: &str) -> Result<(), ModelDirError> {
+        if found == expected {
+            return Ok(());
+        }
+        Err(self.invalid(None, format!("kind {found:?}, expected {expected:?}")))
+    }
+
     /// A weight file's bytes, if the manifest's `checksums` vouch for them.
     pub fn read_weights(
         &self,

@@ -243,11 +243,7 @@ impl TextClassifier {
     pub fn load(dir: &Path) -> Result<TextClassifier, TextModelError> {
         let model_dir = text_dir(dir);
         let manifest: TextManifest = model_dir.read_manifest()?;
-        if manifest.kind != KIND {
-            return Err(model_dir
-                .invalid(None, format!("kind {:?}, expected {KIND:?}", manifest.kind))
-                .into());
-        }
+        model_dir.check_kind(&manifest.kind, KIND)?;
         let read = |file: &str| model_dir.read_weights(&manifest.weights, file);
         let invalid = |file: &str, message: String| model_dir.invalid(Some(file), message);
         let missing = |what: &str| model_dir.invalid(None, format!("no {what} settings"));

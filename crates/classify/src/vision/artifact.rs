@@ -120,11 +120,7 @@ pub fn save(
 pub fn load(dir: &Path, device: &Device) -> Result<(ImageManifest, Cnn), ArtifactError> {
     let model_dir = image_dir(dir);
     let manifest: ImageManifest = model_dir.read_manifest()?;
-    if manifest.kind != KIND {
-        return Err(model_dir
-            .invalid(None, format!("kind {:?}, expected {KIND:?}", manifest.kind))
-            .into());
-    }
+    model_dir.check_kind(&manifest.kind, KIND)?;
     let bytes = model_dir.read_weights(&manifest.weights, WEIGHTS)?;
     let model =
         load_record(manifest.model.init(manifest.shape(), device), bytes).map_err(|message| {
