@@ -239,15 +239,16 @@ pub fn start(
     let topics: Vec<&str> = shared.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
 
+    let mut supervisor = Supervisor::new(shutdown.clone());
+    // HTTP answers (/readyz with 503) while the rest drains, and stops last.
     let (http_address, http_server) = http::bind(
         &config.http.listen,
         metrics.clone(),
         readiness.clone(),
         shutdown.clone(),
+        supervisor.closing(),
     )?;
-
-    let mut supervisor = Supervisor::new(shutdown.clone());
-    supervisor.spawn("tidewatch-http", Some(http_server), |server| {
+    supervisor.spawn_service("tidewatch-http", Some(http_server), |server| {
         server.take().expect("the server runs once").run()
     })?;
     let mut queues = Vec::with_capacity(config.daemon.workers);
@@ -441,6 +442,7 @@ impl Input {
     /// Stops the workers, waits for every event in flight to settle, then
     /// stores and commits.
     fn drain(&mut self) -> Result<(), DaemonError> {
+        tracing::info!("shutting down: draining events in flight");
         let deadline = Instant::now() + self.shutdown_timeout;
         // Closing the queues lets the workers finish theirs and stop.
         self.queues.clear();

@@ -58,16 +58,19 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub struct HttpServer {
     listener: std::net::TcpListener,
     app: Router,
-    shutdown: Shutdown,
+    /// Raised once everything else has stopped.
+    closing: Shutdown,
 }
 
 /// Binds `listen`; returns the bound address (useful with port 0) and the
-/// server, to be run on a thread of its own.
+/// server, to be run on a thread of its own. `/readyz` fails from the
+/// moment `shutdown` is raised; the server stops when `closing` is.
 pub fn bind(
     listen: &str,
     metrics: Metrics,
     readiness: Readiness,
     shutdown: Shutdown,
+    closing: Shutdown,
 ) -> Result<(SocketAddr, HttpServer), DaemonError> {
     let http_error = |message: String| DaemonError::Http {
         address: listen.to_owned(),
@@ -87,25 +90,25 @@ pub fn bind(
         .with_state(AppState {
             metrics,
             readiness,
-            shutdown: shutdown.clone(),
+            shutdown,
         });
     Ok((
         address,
         HttpServer {
             listener,
             app,
-            shutdown,
+            closing,
         },
     ))
 }
 
 impl HttpServer {
-    /// Serves until the daemon is asked to stop.
+    /// Serves until `closing`.
     pub fn run(self) -> Result<(), DaemonError> {
         let HttpServer {
             listener,
             app,
-            shutdown,
+            closing,
         } = self;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -116,12 +119,83 @@ impl HttpServer {
                 .map_err(|e| DaemonError::Thread(e.to_string()))?;
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
-                    while !shutdown.is_requested() {
+                    while !closing.is_requested() {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 })
                 .await
                 .map_err(|e| DaemonError::Thread(e.to_string()))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::supervisor::Supervisor;
+
+    fn get(address: SocketAddr, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: tidewatch\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, response)
+    }
+
+    #[test]
+    fn readyz_fails_while_the_rest_drains_and_http_stops_last() {
+        let shutdown = Shutdown::new();
+        let mut supervisor = Supervisor::new(shutdown.clone());
+        let readiness = Readiness::default();
+        readiness.set_models_loaded();
+        readiness.set_partitions(1);
+        let (address, server) = bind(
+            "127.0.0.1:0",
+            Metrics::new(),
+            readiness,
+            shutdown.clone(),
+            supervisor.closing(),
+        )
+        .unwrap();
+        supervisor
+            .spawn_service("http", Some(server), |server| {
+                server.take().expect("runs once").run()
+            })
+            .unwrap();
+        // A thread that drains until it is released.
+        let (release, drained) = mpsc::channel::<()>();
+        let asked = shutdown.clone();
+        supervisor
+            .spawn("draining", (), move |_| {
+                while !asked.is_requested() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let _ = drained.recv();
+                Ok(())
+            })
+            .unwrap();
+
+        assert_eq!(get(address, "/readyz").0, 200);
+        shutdown.request();
+        let (status, body) = get(address, "/readyz");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("not ready: shutting down"), "{body}");
+        assert_eq!(get(address, "/healthz").0, 200);
+        drop(release);
+        supervisor.join().unwrap();
+        assert!(TcpStream::connect(address).is_err(), "still serving");
     }
 }

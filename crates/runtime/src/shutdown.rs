@@ -17,9 +17,7 @@ impl Shutdown {
 
     /// Asks every part to stop; idempotent.
     pub fn request(&self) {
-        if !self.requested.swap(true, Ordering::SeqCst) {
-            tracing::info!("shutting down: draining events in flight");
-        }
+        self.requested.store(true, Ordering::SeqCst);
     }
 
     pub fn is_requested(&self) -> bool {

@@ -4,6 +4,10 @@
 //! other threads drain within `shutdown_timeout_secs`, and that thread's
 //! error becomes the daemon's. No thread can die and leave a process that
 //! still answers its health checks.
+//!
+//! Services (the HTTP endpoint) keep running while the rest drains, so
+//! that probes see the daemon going; they stop on [`Supervisor::closing`],
+//! raised once every other thread has ended.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -15,15 +19,19 @@ use crate::shutdown::Shutdown;
 /// How a thread ended.
 struct Exit {
     thread: String,
+    service: bool,
     result: Result<(), DaemonError>,
 }
 
 /// The daemon's threads and the one place their ends are reported to.
 pub struct Supervisor {
     shutdown: Shutdown,
+    closing: Shutdown,
     exits: Sender<Exit>,
     reports: Receiver<Exit>,
     threads: Vec<JoinHandle<()>>,
+    /// Threads that are not services.
+    workers: usize,
 }
 
 impl Supervisor {
@@ -31,10 +39,17 @@ impl Supervisor {
         let (exits, reports) = mpsc::channel();
         Supervisor {
             shutdown,
+            closing: Shutdown::new(),
             exits,
             reports,
             threads: Vec::new(),
+            workers: 0,
         }
+    }
+
+    /// The signal services stop on: raised once every other thread ended.
+    pub fn closing(&self) -> Shutdown {
+        self.closing.clone()
     }
 
     /// Runs `run(&mut task)` on a thread named `name`. Its end is reported
@@ -43,6 +58,28 @@ impl Supervisor {
     pub fn spawn<T: Send + 'static>(
         &mut self,
         name: &str,
+        task: T,
+        run: impl FnOnce(&mut T) -> Result<(), DaemonError> + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        self.workers += 1;
+        self.start(name, false, task, run)
+    }
+
+    /// Like [`Supervisor::spawn`], for a service: a thread that should
+    /// end only once [`Supervisor::closing`] is raised.
+    pub fn spawn_service<T: Send + 'static>(
+        &mut self,
+        name: &str,
+        task: T,
+        run: impl FnOnce(&mut T) -> Result<(), DaemonError> + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        self.start(name, true, task, run)
+    }
+
+    fn start<T: Send + 'static>(
+        &mut self,
+        name: &str,
+        service: bool,
         mut task: T,
         run: impl FnOnce(&mut T) -> Result<(), DaemonError> + Send + 'static,
     ) -> Result<(), DaemonError> {
@@ -68,7 +105,11 @@ impl Supervisor {
                     }
                     shutdown.request();
                 }
-                let _ = exits.send(Exit { thread, result });
+                let _ = exits.send(Exit {
+                    thread,
+                    service,
+                    result,
+                });
                 drop(task);
             })
             .map_err(|e| DaemonError::Thread(format!("cannot start {name}: {e}")))?;
@@ -76,18 +117,35 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Waits for every thread. The first failure reported is the result;
-    /// later ones (often its consequences) are logged.
+    /// Waits for every thread, raising [`Supervisor::closing`] once all
+    /// but the services have ended. The first failure reported is the
+    /// result; later ones (often its consequences) are logged.
     pub fn join(self) -> Result<(), DaemonError> {
         let Supervisor {
+            closing,
             exits,
             reports,
             threads,
+            mut workers,
             ..
         } = self;
         drop(exits);
+        if workers == 0 {
+            closing.request();
+        }
         let mut first: Result<(), DaemonError> = Ok(());
-        for Exit { thread, result } in reports {
+        for Exit {
+            thread,
+            service,
+            result,
+        } in reports
+        {
+            if !service {
+                workers -= 1;
+                if workers == 0 {
+                    closing.request();
+                }
+            }
             match result {
                 Err(error) if first.is_ok() => first = Err(error),
                 Err(error) => tracing::debug!(thread, %error, "after the first failure"),
