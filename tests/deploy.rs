@@ -128,6 +128,14 @@ fn the_compose_file_is_valid_and_matches_the_daemon_config() {
         "scrape target port"
     );
     let dockerfile = std::fs::read_to_string(repo("deploy/docker/Dockerfile")).unwrap();
+    // No Docker engine runs here: at least the build stage must copy
+    // everything the workspace's manifest names.
+    for path in ["src", "crates", "benches", "examples"] {
+        assert!(
+            dockerfile.contains(&format!("\nCOPY {path} {path}\n")),
+            "the Dockerfile's build stage does not copy {path}/"
+        );
+    }
     assert!(dockerfile.contains(&format!("127.0.0.1:{port}/healthz")));
     assert!(
         dockerfile.contains("\nUSER tidewatch\n"),
