@@ -263,3 +263,101 @@ fn sentiment_train_predict_eval_from_the_command_line() {
     assert!(report.starts_with("accuracy "), "{report}");
     assert!(report.contains("confusion"), "{report}");
 }
+
+/// `tidewatch eval nab --scores` on a one-series corpus whose scores file
+/// has `bad` (timestamp, score) at row `bad_row`; the child is killed after
+/// 60 s so a hang fails the test instead of stalling the suite.
+fn eval_nab_with_bad_score(bad_row: usize, bad: (&str, &str)) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, scores) = (dir.path().join("data/cat"), dir.path().join("scores/cat"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&scores).unwrap();
+    let time = |i: usize| format!("2014-04-01 {:02}:{:02}:00", i / 60, i % 60);
+    let mut series = String::from("timestamp,value\n");
+    let mut scored = String::from("timestamp,value,anomaly_score\n");
+    for i in 0..200 {
+        series.push_str(&format!("{},{i}\n", time(i)));
+        let (stamp, score) = if i == bad_row {
+            (bad.0.to_owned(), bad.1.to_owned())
+        } else {
+            (time(i), "0.1".to_owned())
+        };
+        scored.push_str(&format!("{stamp},{i},{score}\n"));
+    }
+    write(&data, "x.csv", &series);
+    write(&scores, "x.csv", &scored);
+    let labels = write(
+        dir.path(),
+        "labels.json",
+        &format!(r#"{{"cat/x.csv": [["{}", "{}"]]}}"#, time(150), time(160)),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(["eval", "nab", "--labels", &labels, "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--scores")
+        .arg(dir.path().join("scores"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("eval nab still running after 60 s with {bad:?} at row {bad_row}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut message = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut message).unwrap();
+    (status.code(), message)
+}
+
+#[test]
+fn eval_nab_refuses_scores_that_are_not_numbers_in_0_1_or_times_it_cannot_read() {
+    for (row, bad, cause) in [
+        (
+            30,
+            ("2014-04-01 00:30:00", "NaN"),
+            "anomaly_score \"NaN\" is not a number in [0, 1]",
+        ),
+        (
+            40,
+            ("2014-04-01 00:40:00", "inf"),
+            "anomaly_score \"inf\" is not a number in [0, 1]",
+        ),
+        (
+            50,
+            ("2014-04-01 00:50:00", "1.5"),
+            "anomaly_score \"1.5\" is not a number in [0, 1]",
+        ),
+        (
+            60,
+            ("2014-04-01 01:00:00", "-0.2"),
+            "anomaly_score \"-0.2\" is not a number in [0, 1]",
+        ),
+        (
+            70,
+            ("2014-13-45 99:00:00", "0.1"),
+            "bad timestamp \"2014-13-45 99:00:00\"",
+        ),
+        (
+            80,
+            ("2014-04-01 09:00:00", "0.1"),
+            "timestamp \"2014-04-01 09:00:00\" is not the data's row 81",
+        ),
+    ] {
+        let (code, message) = eval_nab_with_bad_score(row, bad);
+        assert_eq!(code, Some(1), "{bad:?}: {message}");
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(!message.contains("panicked"), "{message}");
+        let place = format!("x.csv: line {}: {cause}", row + 2);
+        assert!(
+            message.contains(&place),
+            "expected {place:?} in {message:?}"
+        );
+    }
+}

@@ -144,6 +144,14 @@ fn relative_name(root: &Path, path: &Path) -> String {
         .join("/")
 }
 
+/// At most the first 40 characters of `text`, for a message.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 fn parse_time(text: &str) -> Option<i64> {
     parse_timestamp(FieldValue::Text(text), &TimestampFormat::Auto).ok()
 }
@@ -205,19 +213,53 @@ pub fn read_scores(scores_dir: &Path, series: &LabelledSeries) -> Result<Vec<f64
         }
     };
     let mut reader = csv::Reader::from_path(&path).map_err(|e| file_error(&path, e))?;
-    let column = reader
-        .headers()
-        .map_err(|e| file_error(&path, e))?
-        .iter()
-        .position(|h| h.trim() == "anomaly_score")
-        .ok_or_else(|| file_error(&path, "no anomaly_score column"))?;
+    let headers = reader.headers().map_err(|e| file_error(&path, e))?.clone();
+    let column = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let score_column =
+        column("anomaly_score").ok_or_else(|| file_error(&path, "no anomaly_score column"))?;
+    let time_column = column("timestamp");
     let mut scores = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| file_error(&path, e))?;
-        let cell = record.get(column).unwrap_or_default().trim();
-        scores.push(cell.parse::<f64>().map_err(|_| {
-            file_error(&path, format!("line {}: bad anomaly_score {cell:?}", i + 2))
-        })?);
+        let line = i + 2;
+        if let Some(time_column) = time_column {
+            let text = record.get(time_column).unwrap_or_default().trim();
+            let time = parse_time(text).ok_or_else(|| {
+                file_error(
+                    &path,
+                    format!("line {line}: bad timestamp {:?}", excerpt(text)),
+                )
+            })?;
+            if let Some(&expected) = series.timestamps_ms.get(i)
+                && time != expected
+            {
+                return Err(file_error(
+                    &path,
+                    format!(
+                        "line {line}: timestamp {:?} is not the data's row {} ({})",
+                        excerpt(text),
+                        i + 1,
+                        super::score::format_timestamp(expected)
+                    ),
+                ));
+            }
+        }
+        let cell = record.get(score_column).unwrap_or_default().trim();
+        // A NaN would leave the threshold sweep with no order to follow.
+        let score = cell
+            .parse::<f64>()
+            .ok()
+            .filter(|s| (0.0..=1.0).contains(s))
+            .ok_or_else(|| {
+                file_error(
+                    &path,
+                    format!(
+                        "line {line}: anomaly_score {:?} is not a number in [0, 1]",
+                        excerpt(cell)
+                    ),
+                )
+            })?;
+        scores.push(score);
     }
     if scores.len() != series.timestamps_ms.len() {
         return Err(file_error(
