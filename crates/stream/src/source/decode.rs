@@ -57,6 +57,8 @@ pub enum FieldErrorKind {
     NotNumeric(String),
     #[error("not finite: {0}")]
     NotFinite(f64),
+    #[error("{0:e} is beyond the largest input a model takes (about 3.4e38)")]
+    OutOfRange(f64),
     #[error("negative value {0} for log1p")]
     NegativeForLog(f64),
     #[error("not a timestamp: {0:?}")]
@@ -84,7 +86,9 @@ impl FieldError {
         match self.kind {
             FieldErrorKind::Missing | FieldErrorKind::Empty => "missing_field",
             FieldErrorKind::NotNumeric(_) => "not_numeric",
-            FieldErrorKind::NotFinite(_) | FieldErrorKind::NegativeForLog(_) => "bad_value",
+            FieldErrorKind::NotFinite(_)
+            | FieldErrorKind::OutOfRange(_)
+            | FieldErrorKind::NegativeForLog(_) => "bad_value",
             FieldErrorKind::BadTimestamp(_) => "bad_timestamp",
         }
     }
@@ -157,7 +161,9 @@ fn push_inputs(
     let field = feature.field();
     let fail = |kind| FieldError::new(field, kind);
     match feature.transform {
-        Transform::Identity => inputs.push(number(fields.get(field)).map_err(fail)? as f32),
+        Transform::Identity => {
+            inputs.push(model_input(number(fields.get(field)).map_err(fail)?).map_err(fail)?)
+        }
         Transform::Log1p => {
             let x = number(fields.get(field)).map_err(fail)?;
             if x < 0.0 {
@@ -195,6 +201,17 @@ fn phase(timestamp_ms: i64, period_ms: i64, offset_ms: i64) -> [f32; 2] {
     let position = (timestamp_ms - offset_ms).rem_euclid(period_ms) as f64 / period_ms as f64;
     let angle = std::f64::consts::TAU * position;
     [angle.sin() as f32, angle.cos() as f32]
+}
+
+/// `x` as a model input: single precision, so a finite value past `f32`'s
+/// range would arrive as an infinity and poison every statistic it meets.
+fn model_input(x: f64) -> Result<f32, FieldErrorKind> {
+    let input = x as f32;
+    if input.is_finite() {
+        Ok(input)
+    } else {
+        Err(FieldErrorKind::OutOfRange(x))
+    }
 }
 
 fn number(value: Option<FieldValue<'_>>) -> Result<f64, FieldErrorKind> {
@@ -369,6 +386,30 @@ mod tests {
             let err = decoder.decode(&object(row)).unwrap_err();
             assert_eq!((err.column.as_str(), err.kind), (column, kind));
         }
+        // Finite, but infinite once it is an f32 model input.
+        let sensor: Schema = toml::from_str("name = 's'\nfeatures = [{ name = 'v' }]").unwrap();
+        let cases = [
+            (
+                json!({"timestamp": 1, "v": 1e39}),
+                FieldErrorKind::OutOfRange(1e39),
+            ),
+            (
+                json!({"timestamp": 1, "v": "-1e308"}),
+                FieldErrorKind::OutOfRange(-1e308),
+            ),
+        ];
+        for (row, kind) in cases {
+            let err = Decoder::new(sensor.clone())
+                .decode(&object(row))
+                .unwrap_err();
+            assert_eq!(err.reason(), "bad_value");
+            assert_eq!((err.column.as_str(), err.kind), ("v", kind));
+        }
+        let fine = object(json!({"timestamp": 1, "v": 3e38}));
+        assert_eq!(
+            Decoder::new(sensor).decode(&fine).unwrap().inputs,
+            [3e38f32]
+        );
     }
 
     #[test]
