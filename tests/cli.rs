@@ -361,3 +361,93 @@ fn eval_nab_refuses_scores_that_are_not_numbers_in_0_1_or_times_it_cannot_read()
         );
     }
 }
+
+/// The files in `dir`, by name.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = series_csv(50, None);
+    let input = write(dir.path(), "series.csv", &series);
+    // The same file under another name.
+    let same = dir
+        .path()
+        .join(".")
+        .join("series.csv")
+        .display()
+        .to_string();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let picture = write(&images, "a.png", "not really a png");
+    for (args, input_named) in [
+        (
+            vec!["score", "--online", "--input", &input, "--output", &same],
+            &input,
+        ),
+        (
+            vec![
+                "sentiment",
+                "predict",
+                "--model",
+                "nowhere",
+                "--input",
+                &input,
+                "--output",
+                &input,
+            ],
+            &input,
+        ),
+        (
+            vec![
+                "image",
+                "predict",
+                "--model",
+                "nowhere",
+                "--input",
+                &images.display().to_string(),
+                "--output",
+                &picture,
+            ],
+            &picture,
+        ),
+    ] {
+        let output = tidewatch(&args);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {message}");
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(
+            message.contains("the output is the input"),
+            "{args:?}: {message}"
+        );
+        assert!(std::path::Path::new(input_named).is_file());
+    }
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), series);
+    assert_eq!(
+        std::fs::read_to_string(&picture).unwrap(),
+        "not really a png"
+    );
+}
+
+#[test]
+fn a_failed_command_leaves_no_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "bad.csv", &series_csv(50, Some(7)));
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let scores = out.join("scores.csv").display().to_string();
+    let output = tidewatch(&["score", "--online", "--input", &input, "--output", &scores]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        files_in(&out).is_empty(),
+        "left behind: {:?}",
+        files_in(&out)
+    );
+}

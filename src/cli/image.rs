@@ -1,7 +1,6 @@
 //! `tidewatch image`: train, run and evaluate a convolutional image
 //! classifier over folders of images (one sub-folder per class) or IDX files.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -177,10 +176,10 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
 }
 
 fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
+    let mut output = super::Output::create(&args.output, &[&args.input])?;
     let classifier = Classifier::load(&args.model)?;
     let set = ImageSet::unlabelled(&args.input)?;
-    let (mut out, to_stdout) = super::output_writer(&args.output)?;
-    let format = if to_stdout {
+    let format = if output.is_stdout() {
         PredictionFormat::JsonLines
     } else {
         PredictionFormat::for_path(&args.output)
@@ -192,10 +191,10 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
         args.top_k,
         format,
         args.strict,
-        &mut out,
+        &mut output.writer(),
     )?;
-    out.flush()
-        .with_context(|| format!("{}: cannot write", args.output.display()))?;
+    let to_stdout = output.is_stdout();
+    output.finish()?;
     eprintln!(
         "{} images classified{}{}",
         summary.predicted,

@@ -10,7 +10,8 @@ pub mod sentiment;
 pub mod simulate;
 pub mod train;
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -112,17 +113,100 @@ pub fn create_parent(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where a command's rows go: standard output for `-`, else the file
-/// (its folder created). The flag says whether it is standard output.
-pub fn output_writer(path: &Path) -> anyhow::Result<(Box<dyn std::io::Write>, bool)> {
-    if path.as_os_str() == "-" {
-        return Ok((
-            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-            true,
-        ));
+/// Where a command's rows go: standard output for `-`, else a temporary
+/// file beside `path` (its folder created) that [`Output::finish`] renames
+/// to `path` once complete, so that a failure never leaves half a file.
+pub enum Output {
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    File {
+        path: PathBuf,
+        temp: std::io::BufWriter<tempfile::NamedTempFile>,
+    },
+}
+
+impl Output {
+    /// Opens `path`, refusing it when it is one of the command's `inputs`
+    /// (the same file under any name, or a file inside an input folder):
+    /// writing there would destroy what is being read.
+    pub fn create(path: &Path, inputs: &[&Path]) -> anyhow::Result<Output> {
+        if path.as_os_str() == "-" {
+            return Ok(Output::Stdout(std::io::BufWriter::new(
+                std::io::stdout().lock(),
+            )));
+        }
+        for input in inputs {
+            if is_within(path, input) {
+                anyhow::bail!(
+                    "{}: the output is the input {}; choose another output",
+                    path.display(),
+                    input.display()
+                );
+            }
+        }
+        create_parent(path)?;
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let temp = tempfile::Builder::new()
+            .prefix(".tidewatch-")
+            .tempfile_in(folder)
+            .with_context(|| format!("{}: cannot create", path.display()))?;
+        Ok(Output::File {
+            path: path.to_owned(),
+            temp: std::io::BufWriter::new(temp),
+        })
     }
-    create_parent(path)?;
-    let file = std::fs::File::create(path)
-        .with_context(|| format!("{}: cannot create", path.display()))?;
-    Ok((Box::new(std::io::BufWriter::new(file)), false))
+
+    pub fn is_stdout(&self) -> bool {
+        matches!(self, Output::Stdout(_))
+    }
+
+    pub fn writer(&mut self) -> &mut dyn std::io::Write {
+        match self {
+            Output::Stdout(out) => out,
+            Output::File { temp, .. } => temp,
+        }
+    }
+
+    /// Flushes, and puts a file in its place.
+    pub fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Output::Stdout(mut out) => Ok(out.flush().context("standard output")?),
+            Output::File { path, temp } => {
+                let cannot_write = || format!("{}: cannot write", path.display());
+                let temp = temp
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .with_context(cannot_write)?;
+                temp.persist(&path)
+                    .map_err(|e| e.error)
+                    .with_context(cannot_write)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Whether `output` is `input`, or an existing file inside the folder
+/// `input`, compared by their canonical paths.
+fn is_within(output: &Path, input: &Path) -> bool {
+    let Ok(input) = input.canonicalize() else {
+        return false;
+    };
+    let output = match output.canonicalize() {
+        Ok(existing) => existing,
+        Err(_) => {
+            // Not there yet: only the same path could be the input.
+            let folder = output.parent().filter(|p| !p.as_os_str().is_empty());
+            match (
+                folder.map_or(Path::new(".").canonicalize(), Path::canonicalize),
+                output.file_name(),
+            ) {
+                (Ok(folder), Some(name)) => return folder.join(name) == input,
+                _ => return false,
+            }
+        }
+    };
+    output == input || (input.is_dir() && output.starts_with(&input))
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::Args;
 
 use tidewatch::jobs::score::{Models, score_file, write_scores_csv};
@@ -36,6 +37,7 @@ pub struct ScoreArgs {
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
+    let mut output = super::Output::create(&args.output, &[&args.input])?;
     let (config, models) = match &args.model {
         Some(dir) => {
             let bundle = bundle::load(dir)?;
@@ -53,8 +55,9 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         }
     };
     let scored = score_file(&args.input, Arc::new(config), &models, args.read.options())?;
-    super::create_parent(&args.output)?;
-    write_scores_csv(&args.output, &scored)?;
+    write_scores_csv(output.writer(), &scored)
+        .with_context(|| format!("{}: cannot write", args.output.display()))?;
+    output.finish()?;
     let flags = scored.rows.iter().filter(|r| r.verdict.flag).count();
     let anomalous = scored.rows.iter().filter(|r| r.verdict.is_anomaly).count();
     eprintln!(

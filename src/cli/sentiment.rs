@@ -1,7 +1,6 @@
 //! `tidewatch sentiment`: train, run and evaluate text classifiers
 //! (satisfied / neutral / dissatisfied, or any labels the file carries).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -232,9 +231,9 @@ pub fn run(command: SentimentCommand) -> anyhow::Result<()> {
             Ok(())
         }
         SentimentCommand::Predict(args) => {
+            let mut output = super::Output::create(&args.output, &[&args.input])?;
             let classifier = TextClassifier::load(&args.model)?;
-            let (mut out, to_stdout) = super::output_writer(&args.output)?;
-            let csv = !to_stdout
+            let csv = !output.is_stdout()
                 && args
                     .output
                     .extension()
@@ -244,10 +243,9 @@ pub fn run(command: SentimentCommand) -> anyhow::Result<()> {
                 &args.input,
                 &args.columns.spec(false),
                 csv,
-                &mut out,
+                &mut output.writer(),
             )?;
-            out.flush()
-                .with_context(|| format!("{}: cannot write", args.output.display()))?;
+            output.finish()?;
             eprintln!("{rows} texts labelled{}", skipped(skipped_rows));
             Ok(())
         }

@@ -46,8 +46,6 @@ pub enum ScoreError {
     Input(#[from] InputError),
     #[error("learning online: {0}")]
     Learn(#[from] LearnError),
-    #[error("{path}: cannot write: {message}")]
-    Write { path: String, message: String },
 }
 
 /// Scores every row of `path`, in order, with no look-ahead: each verdict
@@ -104,15 +102,11 @@ pub fn score_file(
 
 /// Writes one CSV row per scored row: where it came from, the score and
 /// judgement, and each detector's error.
-pub fn write_scores_csv(path: &Path, scored: &ScoredFile) -> Result<(), ScoreError> {
-    let write_error = |e: std::io::Error| ScoreError::Write {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    let file = std::fs::File::create(path).map_err(write_error)?;
-    let mut out = std::io::BufWriter::new(file);
-    writeln!(out, "line,key,timestamp,status,score,threshold,is_anomaly,flag,forecast_error,reconstruction_error,top_features")
-        .map_err(write_error)?;
+pub fn write_scores_csv(out: &mut dyn Write, scored: &ScoredFile) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "line,key,timestamp,status,score,threshold,is_anomaly,flag,forecast_error,reconstruction_error,top_features"
+    )?;
     for row in &scored.rows {
         let v = &row.verdict;
         let status = match v.status {
@@ -140,10 +134,9 @@ pub fn write_scores_csv(path: &Path, scored: &ScoredFile) -> Result<(), ScoreErr
             u8::from(v.is_anomaly),
             u8::from(v.flag),
             csv_field(&top.join(" ")),
-        )
-        .map_err(write_error)?;
+        )?;
     }
-    out.flush().map_err(write_error)
+    Ok(())
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fff]` in UTC, the layout NAB and SKAB use.
