@@ -108,23 +108,86 @@ impl StreamConfig {
         if model.forecaster.hidden_size == 0 || model.autoencoder.hidden_widths.contains(&0) {
             return invalid("model layer widths must be positive".into());
         }
-        let training = &self.training;
-        if !(0.0..0.9).contains(&training.validation_fraction) {
-            return invalid(format!(
-                "training.validation_fraction must be in [0, 0.9), got {}",
-                training.validation_fraction
-            ));
-        }
-        if training.batch_size == 0 || training.max_epochs == 0 || training.learning_rate <= 0.0 {
-            return invalid(
-                "training.batch_size, max_epochs and learning_rate must be positive".into(),
-            );
-        }
-        if self.state.input_clip <= 0.0 || self.state.scaler_memory_events < 2 {
-            return invalid(
-                "state.input_clip must be positive and state.scaler_memory_events at least 2"
-                    .into(),
-            );
+        let (training, score, state) = (&self.training, &self.detect.score, &self.state);
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        let unit_open = |x: f64| x > 0.0 && x < 1.0;
+        // (setting, value, in range, the range): NaN is in no range.
+        let ranges = [
+            (
+                "training.validation_fraction",
+                training.validation_fraction,
+                (0.0..0.9).contains(&training.validation_fraction),
+                "[0, 0.9)",
+            ),
+            (
+                "training.learning_rate",
+                training.learning_rate,
+                positive(training.learning_rate),
+                "(0, inf)",
+            ),
+            (
+                "training.batch_size",
+                training.batch_size as f64,
+                training.batch_size > 0,
+                "[1, inf)",
+            ),
+            (
+                "training.max_epochs",
+                training.max_epochs as f64,
+                training.max_epochs > 0,
+                "[1, inf)",
+            ),
+            (
+                "training.max_samples_per_epoch",
+                training.max_samples_per_epoch as f64,
+                training.max_samples_per_epoch > 0,
+                "[1, inf)",
+            ),
+            (
+                "detect.score.tail_quantile",
+                score.tail_quantile,
+                unit_open(score.tail_quantile),
+                "(0, 1)",
+            ),
+            (
+                "detect.score.learn_below_score",
+                score.learn_below_score,
+                (0.0..=1.0).contains(&score.learn_below_score),
+                "[0, 1]",
+            ),
+            (
+                "detect.score.max_peaks",
+                score.max_peaks as f64,
+                score.max_peaks > 0,
+                "[1, inf)",
+            ),
+            (
+                "detect.score.history_events",
+                score.history_events as f64,
+                score.history_events > 0,
+                "[1, inf)",
+            ),
+            (
+                "detect.hygiene.min_consecutive",
+                f64::from(self.detect.hygiene.min_consecutive),
+                self.detect.hygiene.min_consecutive > 0,
+                "[1, inf)",
+            ),
+            (
+                "state.input_clip",
+                f64::from(state.input_clip),
+                positive(f64::from(state.input_clip)),
+                "(0, inf)",
+            ),
+            (
+                "state.scaler_memory_events",
+                state.scaler_memory_events as f64,
+                state.scaler_memory_events >= 2,
+                "[2, inf)",
+            ),
+        ];
+        if let Some((name, value, _, range)) = ranges.into_iter().find(|(_, _, ok, _)| !ok) {
+            return invalid(format!("{name} must be in {range}, got {value}"));
         }
         self.online.validate().map_err(ConfigError::Invalid)
     }
@@ -185,6 +248,45 @@ mod tests {
         let config: StreamConfig = toml::from_str(&readme[start..end]).unwrap();
         config.validate().unwrap();
         assert_eq!(config.schema.input_width(), 1 + 4 + 2 + 1);
+    }
+
+    #[test]
+    fn refuses_numbers_out_of_range_naming_the_setting_and_its_range() {
+        let base = "[schema]\nname='x'\nfeatures=[{name='a'}]\n";
+        for (section, expected) in [
+            (
+                "[detect.score]\ntail_quantile = 1.5",
+                "detect.score.tail_quantile must be in (0, 1), got 1.5",
+            ),
+            (
+                "[detect.score]\ntail_quantile = -3.0",
+                "detect.score.tail_quantile must be in (0, 1), got -3",
+            ),
+            (
+                "[detect.score]\ntail_quantile = nan",
+                "detect.score.tail_quantile must be in (0, 1), got NaN",
+            ),
+            (
+                "[training]\nlearning_rate = nan",
+                "training.learning_rate must be in (0, inf), got NaN",
+            ),
+            (
+                "[training]\nlearning_rate = inf",
+                "training.learning_rate must be in (0, inf), got inf",
+            ),
+            (
+                "[state]\ninput_clip = nan",
+                "state.input_clip must be in (0, inf), got NaN",
+            ),
+            (
+                "[detect.hygiene]\nmin_consecutive = 0",
+                "detect.hygiene.min_consecutive must be in [1, inf), got 0",
+            ),
+        ] {
+            let config: StreamConfig = toml::from_str(&format!("{base}{section}\n")).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert_eq!(error, expected);
+        }
     }
 
     #[test]

@@ -110,7 +110,12 @@ impl ThresholdConfig {
                     (0.0..=1.0).contains(&quantile),
                     "[0, 1]",
                 )?;
-                check("margin", margin, margin > 0.0, "(0, inf)")
+                check(
+                    "margin",
+                    margin,
+                    margin > 0.0 && margin.is_finite(),
+                    "(0, inf)",
+                )
             }
             ThresholdConfig::Pot {
                 risk,
