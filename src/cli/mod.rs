@@ -144,13 +144,9 @@ impl Output {
             }
         }
         create_parent(path)?;
-        let folder = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
         let temp = tempfile::Builder::new()
             .prefix(".tidewatch-")
-            .tempfile_in(folder)
+            .tempfile_in(folder_of(path))
             .with_context(|| format!("{}: cannot create", path.display()))?;
         Ok(Output::File {
             path: path.to_owned(),
@@ -191,22 +187,23 @@ impl Output {
 /// Whether `output` is `input`, or an existing file inside the folder
 /// `input`, compared by their canonical paths.
 fn is_within(output: &Path, input: &Path) -> bool {
-    let Ok(input) = input.canonicalize() else {
+    let (Some(output), Ok(input)) = (canonical(output), input.canonicalize()) else {
         return false;
     };
-    let output = match output.canonicalize() {
-        Ok(existing) => existing,
-        Err(_) => {
-            // Not there yet: only the same path could be the input.
-            let folder = output.parent().filter(|p| !p.as_os_str().is_empty());
-            match (
-                folder.map_or(Path::new(".").canonicalize(), Path::canonicalize),
-                output.file_name(),
-            ) {
-                (Ok(folder), Some(name)) => return folder.join(name) == input,
-                _ => return false,
-            }
-        }
-    };
-    output == input || (input.is_dir() && output.starts_with(&input))
+    output == input || (input.is_dir() && output.is_file() && output.starts_with(&input))
+}
+
+/// `path` absolute with links resolved; through its folder when the file
+/// does not exist yet.
+fn canonical(path: &Path) -> Option<PathBuf> {
+    path.canonicalize()
+        .ok()
+        .or_else(|| Some(folder_of(path).canonicalize().ok()?.join(path.file_name()?)))
+}
+
+/// The folder `path` is in (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }

@@ -57,10 +57,6 @@ impl<'a> ModelDir<'a> {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        self.dir
-    }
-
     fn io_error(path: &Path, error: impl std::fmt::Display) -> ModelDirError {
         ModelDirError::Io {
             path: path.to_owned(),

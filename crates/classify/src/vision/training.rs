@@ -191,13 +191,13 @@ pub fn train(request: &TrainRequest) -> Result<ImageManifest, TrainError> {
     let batches_per_epoch = train_set.pixels.len().div_ceil(t.batch_size);
     let total_steps = (t.epochs * batches_per_epoch).max(1);
     let mut order: Vec<usize> = (0..train_set.pixels.len()).collect();
-    // The epoch under way: its bar, and what validation adds to its report.
-    let epoch = RefCell::new((0, ProgressBar::hidden(), None::<EpochReport>));
+    // Every validated epoch's report; the epoch under way, its bar and its
+    // report until validation completes it.
     let history: RefCell<Vec<EpochReport>> = RefCell::new(Vec::new());
+    let current: RefCell<Option<(ProgressBar, EpochReport)>> = RefCell::new(None);
     let shape = (channels, side as usize);
     let train_epoch = |mut model: Cnn, stepper: &mut Stepper, rng: &mut StdRng| {
-        let mut current = epoch.borrow_mut();
-        let number = current.0 + 1;
+        let number = history.borrow().len() + 1;
         order.shuffle(rng);
         let bar = request.progress.bar(
             batches_per_epoch,
@@ -247,7 +247,7 @@ pub fn train(request: &TrainRequest) -> Result<ImageManifest, TrainError> {
             validation_loss: f64::NAN,
             validation_accuracy: f64::NAN,
         };
-        *current = (number, bar, Some(report));
+        *current.borrow_mut() = Some((bar, report));
         (model, report.train_loss)
     };
     let validate = |model: &Cnn| {
@@ -258,9 +258,7 @@ pub fn train(request: &TrainRequest) -> Result<ImageManifest, TrainError> {
             side as usize,
             t.batch_size * 4,
         );
-        let mut current = epoch.borrow_mut();
-        let (_, bar, report) = &mut *current;
-        let mut report = report.take().expect("validation follows an epoch");
+        let (bar, mut report) = current.take().expect("validation follows an epoch");
         report.validation_loss = validation_loss;
         report.validation_accuracy = validation_accuracy;
         bar.finish_with_message(format!(
