@@ -26,6 +26,16 @@ pub struct EpochLoss {
     pub validation: f64,
 }
 
+/// Training's loss stopped being a finite number: the weights it reached
+/// are not usable, and saving them would write a bundle that cannot load.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{label}: training diverged at epoch {epoch} (loss {loss}); lower the learning rate")]
+pub struct Diverged {
+    pub label: String,
+    pub epoch: usize,
+    pub loss: f64,
+}
+
 /// A trained model (without autodiff) and how training went.
 #[derive(Debug)]
 pub struct Trained<M> {
@@ -168,8 +178,9 @@ impl FitPlan {
 /// model and its mean training loss; `validate` returns the validation loss
 /// of the model without autodiff (the training loss is used when it
 /// returns `None`); `improved` hears of each new best epoch with that
-/// model (a checkpoint, say), and its error ends the fit.
-pub fn fit_with<M: Module + Clone, E>(
+/// model (a checkpoint, say), and its error ends the fit, as does a loss
+/// that is not finite ([`Diverged`]).
+pub fn fit_with<M: Module + Clone, E: From<Diverged>>(
     mut model: M,
     plan: FitPlan,
     progress: Progress,
@@ -195,6 +206,18 @@ pub fn fit_with<M: Module + Clone, E>(
         model = trained;
         let valid = model.valid();
         let validation_loss = validate(&valid).unwrap_or(train_loss);
+        if let Some(&loss) = [train_loss, validation_loss]
+            .iter()
+            .find(|loss| !loss.is_finite())
+        {
+            bar.finish_and_clear();
+            return Err(Diverged {
+                label: label.to_owned(),
+                epoch,
+                loss,
+            }
+            .into());
+        }
         let report = EpochLoss {
             epoch,
             train: train_loss,
@@ -248,20 +271,16 @@ pub fn fit<M: Module + Clone>(
     label: &str,
     train_epoch: impl FnMut(M, &mut Stepper, &mut StdRng) -> (M, f64),
     validate: impl Fn(&M) -> Option<f64>,
-) -> Trained<M> {
-    let never = |_: &EpochLoss, _: &M| Ok::<(), std::convert::Infallible>(());
-    match fit_with(
+) -> Result<Trained<M>, Diverged> {
+    fit_with(
         model,
         FitPlan::adam(config),
         progress,
         label,
         train_epoch,
         validate,
-        never,
-    ) {
-        Ok(trained) => trained,
-        Err(never) => match never {},
-    }
+        |_, _| Ok(()),
+    )
 }
 
 /// Mean of `loss` over `samples` in batches of `batch_size`, weighted by

@@ -2,7 +2,8 @@
 //! calibrated [`ScoringModel`]. Used by `train` (one bundle from a file) and
 //! by online mode (each key from its own warm-up, then periodic refits).
 //!
-//! 1. scale each series by its own statistics;
+//! 1. leave out rows beyond each series' fence (absurd readings), and scale
+//!    each series by its own statistics;
 //! 2. train the forecaster and the autoencoder on spans of normal points;
 //! 3. export both to kernels;
 //! 4. replay every series through the streaming path to calibrate the error
@@ -18,8 +19,8 @@ use crate::autoencoder::Autoencoder;
 use crate::data::{self, Lane, Span};
 use crate::export::kernel_model;
 use crate::fit::{
-    Progress, Trained, TrainingSummary, fit, init_seeded, mean_loss, scalar, shuffled_epoch,
-    training_device,
+    Diverged, Progress, Trained, TrainingSummary, fit, init_seeded, mean_loss, scalar,
+    shuffled_epoch, training_device,
 };
 use crate::forecaster::Forecaster;
 use tidewatch_stream::config::StreamConfig;
@@ -30,7 +31,7 @@ use tidewatch_stream::detect::threshold::Threshold;
 use tidewatch_stream::learner::{LearnError, Series};
 use tidewatch_stream::model::ScoringModel;
 use tidewatch_stream::pipeline::{BatchBuffers, Evidence, advance_batch};
-use tidewatch_stream::state::scaler::ScalerStats;
+use tidewatch_stream::state::scaler::{Fence, ScalerStats};
 use tidewatch_stream::state::store::KeyState;
 
 /// The models in burn form, to continue training from at the next refit.
@@ -87,10 +88,17 @@ pub fn learn(
         series: series.len(),
     };
 
-    let prior = ScalerStats::fit(usable_rows(series), inputs);
+    let fences: Vec<Fence> = series.iter().map(Series::fence).collect();
+    let series: Vec<Series> = series
+        .iter()
+        .zip(&fences)
+        .map(|(s, fence)| s.within(fence))
+        .collect();
+    let series = series.as_slice();
+    let prior = ScalerStats::fit(series.iter().flat_map(Series::usable_rows), inputs);
     let per_series: Vec<ScalerStats> = series
         .iter()
-        .map(|s| ScalerStats::fit(usable_rows(std::slice::from_ref(s)), inputs))
+        .map(|s| ScalerStats::fit(s.usable_rows(), inputs))
         .collect();
     let scaled: Vec<Array2<f32>> = series
         .iter()
@@ -125,7 +133,7 @@ pub fn learn(
         config,
         &training,
         progress,
-    )
+    )?
     .ok_or(LearnError::TooShort {
         needed: window_len + 1,
         points,
@@ -168,7 +176,7 @@ pub fn learn(
                 scalar(&model.loss(windows(batch, &eval_device)))
             })
         },
-    );
+    )?;
 
     let kernels = kernel_model(&forecaster.model, &autoencoder.model, window_len);
     let mut model = ScoringModel {
@@ -177,7 +185,7 @@ pub fn learn(
         error_tails: Vec::new(),
         threshold: Threshold::Fixed { value: 1.0 },
     };
-    let calibration = calibrate(&mut model, series, &per_series, config)?;
+    let calibration = calibrate(&mut model, series, &fences, &per_series, config)?;
     tracing::debug!(
         points,
         forecaster_epochs = forecaster.summary.epochs_run,
@@ -206,6 +214,16 @@ pub fn learn(
     })
 }
 
+impl From<Diverged> for LearnError {
+    fn from(diverged: Diverged) -> LearnError {
+        LearnError::Diverged {
+            model: diverged.label,
+            epoch: diverged.epoch,
+            loss: diverged.loss,
+        }
+    }
+}
+
 /// Index of the first point of a series' validation part.
 fn validation_boundary(points: usize, validation_fraction: f64) -> usize {
     points - (points as f64 * validation_fraction).round() as usize
@@ -214,7 +232,7 @@ fn validation_boundary(points: usize, validation_fraction: f64) -> usize {
 /// Trains the forecaster the way it runs in the stream: state carried
 /// across lanes of the training part of each series, chunk by chunk
 /// (truncated backpropagation through time); validated the same way on the
-/// validation part. `None` when no series is long enough for one lane.
+/// validation part. `Ok(None)` when no series is long enough for one lane.
 fn train_forecaster(
     forecaster: Forecaster,
     views: &[ArrayView2<f32>],
@@ -223,7 +241,7 @@ fn train_forecaster(
     config: &StreamConfig,
     training: &TrainingConfig,
     progress: Progress,
-) -> Option<Trained<Forecaster>> {
+) -> Result<Option<Trained<Forecaster>>, Diverged> {
     let chunk = config.model.window_len;
     let skip = config.model.burn_in_steps;
     let train_ranges: Vec<(usize, usize, usize)> = boundaries
@@ -239,7 +257,7 @@ fn train_forecaster(
         .collect();
     let lane_len = lane_length(&train_ranges, chunk, training.batch_size);
     if data::lanes(&train_ranges, lane_len, 0).is_empty() {
-        return None;
+        return Ok(None);
     }
     let device = training_device();
     let eval_device = Device::flex();
@@ -253,7 +271,7 @@ fn train_forecaster(
                 .take(usize::from(len > 0))
         })
         .collect();
-    Some(fit(
+    fit(
         forecaster,
         training,
         progress,
@@ -308,7 +326,8 @@ fn train_forecaster(
             }
             Some(total / f64::from(steps.max(1)))
         },
-    ))
+    )
+    .map(Some)
 }
 
 /// Optimiser steps an epoch of the forecaster takes at least.
@@ -329,16 +348,6 @@ fn lane_length(ranges: &[(usize, usize, usize)], chunk: usize, batch_size: usize
     let per_lane = (total / batch_size.max(1)).max(MIN_CHUNKS_PER_LANE * chunk);
     let fitting = longest.saturating_sub(chunk).max(chunk).min(per_lane);
     (fitting / chunk).max(1) * chunk
-}
-
-fn usable_rows(series: &[Series]) -> impl Iterator<Item = &[f32]> {
-    series.iter().flat_map(|s| {
-        s.rows
-            .axis_iter(Axis(0))
-            .zip(&s.usable)
-            .filter(|(_, ok)| **ok)
-            .map(|(row, _)| row.to_slice().expect("standard layout"))
-    })
 }
 
 /// rows [points, inputs] -> scaled, clipped, same shape
@@ -363,7 +372,8 @@ const MIN_CALIBRATION_SCORES: usize = 100;
 
 /// Replays each series through the streaming path with the new model,
 /// fits each detector's error tail to the errors of normal points (pooled
-/// over series), calibrates the threshold on the scores of the validation
+/// over series; not those of the window after a reading beyond its
+/// series' fence, which the reading disturbs), calibrates the threshold on the scores of the validation
 /// part (all points when it holds fewer than [`MIN_CALIBRATION_SCORES`]),
 /// and leaves each series' key state at its end, ready to go on.
 ///
@@ -374,6 +384,7 @@ const MIN_CALIBRATION_SCORES: usize = 100;
 fn calibrate(
     model: &mut ScoringModel,
     series: &[Series],
+    fences: &[Fence],
     per_series: &[ScalerStats],
     config: &StreamConfig,
 ) -> Result<Calibration, LearnError> {
@@ -385,11 +396,16 @@ fn calibrate(
     let mut normal_errors: Vec<Vec<f64>> = Vec::new();
     let mut validation_errors: Vec<Vec<f64>> = Vec::new();
     let (mut forecast_sum, mut reconstruction_sum, mut validation_points) = (0.0, 0.0, 0usize);
-    for (s, stats) in series.iter().zip(per_series) {
+    for ((s, fence), stats) in series.iter().zip(fences).zip(per_series) {
         let mut state = model.new_key_state(config, Some(stats));
         let validation_from =
             validation_boundary(s.rows.nrows(), config.training.validation_fraction);
+        // An absurd reading disturbs the errors of the window after it too.
+        let mut undisturbed_from = 0;
         for (t, row) in s.rows.axis_iter(Axis(0)).enumerate() {
+            if !fence.holds(row.to_slice().expect("standard layout")) {
+                undisturbed_from = t + config.model.window_len;
+            }
             let row = row.insert_axis(Axis(0));
             let errors = advance_batch(
                 &model.kernels,
@@ -400,7 +416,7 @@ fn calibrate(
                 &mut buffers,
             );
             let Some(errors) = errors[0] else { continue };
-            if s.usable[t] {
+            if s.usable[t] && t >= undisturbed_from {
                 let by_feature = buffers.feature_errors[..tails].to_vec();
                 normal_errors.push(by_feature.clone());
                 if t >= validation_from {

@@ -9,6 +9,7 @@ use ndarray::Array2;
 use crate::config::StreamConfig;
 use crate::detect::threshold::ThresholdError;
 use crate::model::ScoringModel;
+use crate::state::scaler::Fence;
 use crate::state::store::KeyState;
 
 /// One key's raw inputs (per-key slots filled) and which rows are normal.
@@ -20,6 +21,40 @@ pub struct Series {
     pub usable: Vec<bool>,
 }
 
+impl Series {
+    /// The rows learned from.
+    pub fn usable_rows(&self) -> impl Iterator<Item = &[f32]> {
+        self.rows
+            .rows()
+            .into_iter()
+            .zip(&self.usable)
+            .filter(|(_, ok)| **ok)
+            .map(|(row, _)| row.to_slice().expect("standard layout"))
+    }
+
+    /// The [`Fence`] of the usable rows: the values it is plausible to
+    /// learn from.
+    pub fn fence(&self) -> Fence {
+        Fence::around(self.usable_rows(), self.rows.ncols())
+    }
+
+    /// This series with its rows beyond `fence` marked unusable: an absurd
+    /// reading is never learned from.
+    pub fn within(&self, fence: &Fence) -> Series {
+        let usable = self
+            .rows
+            .rows()
+            .into_iter()
+            .zip(&self.usable)
+            .map(|(row, &ok)| ok && fence.holds(row.to_slice().expect("standard layout")))
+            .collect();
+        Series {
+            rows: self.rows.clone(),
+            usable,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LearnError {
     #[error(
@@ -29,6 +64,14 @@ pub enum LearnError {
         needed: usize,
         points: usize,
         series: usize,
+    },
+    #[error(
+        "{model}: training diverged at epoch {epoch} (loss {loss}); lower training.learning_rate"
+    )]
+    Diverged {
+        model: String,
+        epoch: usize,
+        loss: f64,
     },
     #[error("calibration: {0}")]
     Threshold(#[from] ThresholdError),

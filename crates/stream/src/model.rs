@@ -26,11 +26,7 @@ impl ScoringModel {
     /// A fresh key's state, scaled from `scaler` (the model's own
     /// statistics when `None`).
     pub fn new_key_state(&self, config: &StreamConfig, scaler: Option<&ScalerStats>) -> KeyState {
-        let running = RunningScaler::from_prior(
-            scaler.unwrap_or(&self.scaler),
-            config.state.scaler_prior_events,
-            config.state.scaler_memory_events,
-        );
+        let running = RunningScaler::from_prior(scaler.unwrap_or(&self.scaler), &config.state);
         let detection = DetectionState::new(self.error_tails.clone(), self.threshold.clone());
         KeyState::new(
             running,

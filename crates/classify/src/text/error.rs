@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use tidewatch_learn::fit::Diverged;
 use tidewatch_learn::model_dir::ModelDirError;
 
 use crate::text::data::TextDataError;
@@ -19,4 +20,6 @@ pub enum TextModelError {
     Encoder(#[from] EncoderError),
     #[error("{0}")]
     Model(String),
+    #[error(transparent)]
+    Diverged(#[from] Diverged),
 }

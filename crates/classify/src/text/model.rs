@@ -163,7 +163,7 @@ pub fn train(
             BaselineModel::fit(&texts, &targets, classes, config).map_err(TextModelError::Model)?,
         ),
         KindConfig::Rnn(config) => {
-            let (model, summary) = RnnModel::fit(&texts, &targets, classes, config, progress);
+            let (model, summary) = RnnModel::fit(&texts, &targets, classes, config, progress)?;
             stages.insert("rnn".to_owned(), summary);
             TextModel::Rnn(model)
         }

@@ -181,7 +181,7 @@ impl PretrainedModel {
                         index_batches(&validation, &validation_lengths, ENCODE_BATCH, None);
                     mean_over_batches(&batches, |batch| network_loss(network, batch))
                 },
-            );
+            )?;
             stages.insert("fine_tune".to_owned(), tuned.summary);
             network = tuned.model;
         } else {

@@ -19,7 +19,7 @@ use crate::text::batches::{
 };
 use crate::text::tokenize::Vocabulary;
 use tidewatch_learn::fit::{
-    Progress, TrainingSummary, cross_entropy, fit, init_seeded, training_device,
+    Diverged, Progress, TrainingSummary, cross_entropy, fit, init_seeded, training_device,
 };
 use tidewatch_stream::config::CellKind;
 use tidewatch_stream::config::TrainingConfig;
@@ -219,7 +219,7 @@ impl RnnModel {
         classes: usize,
         config: &RnnConfig,
         progress: Progress,
-    ) -> (RnnModel, TrainingSummary) {
+    ) -> Result<(RnnModel, TrainingSummary), Diverged> {
         let t = &config.training();
         let (train, validation) = stratified_holdout(targets, t.validation_fraction, t.seed);
         let vocabulary = Vocabulary::build(
@@ -256,13 +256,13 @@ impl RnnModel {
                     index_batches(&validation, &validation_lengths, t.batch_size * 4, None);
                 mean_over_batches(&batches, |batch| loss(network, batch))
             },
-        );
+        )?;
         let model = RnnModel {
             vocabulary,
             network: trained.model,
             max_tokens: config.max_tokens,
         };
-        (model, trained.summary)
+        Ok((model, trained.summary))
     }
 
     /// Class probabilities `[texts, classes]`.

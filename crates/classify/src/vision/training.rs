@@ -25,7 +25,7 @@ use crate::vision::config::{
 use crate::vision::data::{DataError, ImageSet, Normalisation, has_colour, image_batch, to_pixels};
 use crate::vision::model::Cnn;
 use tidewatch_learn::fit::{
-    EpochLoss, FitPlan, Progress, Stepper, cross_entropy, fit_with, init_seeded, scalar,
+    Diverged, EpochLoss, FitPlan, Progress, Stepper, cross_entropy, fit_with, init_seeded, scalar,
     training_device,
 };
 
@@ -37,6 +37,8 @@ pub enum TrainError {
     Artifact(#[from] ArtifactError),
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Diverged(#[from] Diverged),
 }
 
 /// What to train on and where the model goes.
@@ -282,7 +284,9 @@ pub fn train(request: &TrainRequest) -> Result<ImageManifest, TrainError> {
         summary.best_validation_accuracy = report.validation_accuracy;
         summary.best_validation_loss = report.validation_loss;
         summary.seconds = started.elapsed().as_secs_f64();
-        artifact::save(&request.out, &manifest, model).map(|_| ())
+        artifact::save(&request.out, &manifest, model)
+            .map(|_| ())
+            .map_err(TrainError::from)
     };
     let trained = fit_with(
         model,

@@ -4,8 +4,16 @@
 //! already seen `prior_events` events) and moves towards its own as events
 //! arrive; past `memory_events` the oldest influence fades geometrically, so
 //! a drifting stream is followed instead of averaged away.
+//!
+//! No single event can blind a key: the running statistics learn each input
+//! winsorised to within `input_clip` standard deviations of the mean (a
+//! genuine shift still moves them, geometrically fast; an absurd reading
+//! only as much as one at the clip), and training leaves out rows beyond a
+//! series' [`Fence`].
 
 use serde::{Deserialize, Serialize};
+
+use crate::state::StateConfig;
 
 /// Mean and standard deviation of each input, as saved in a bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +41,61 @@ impl ScalerStats {
     }
 }
 
+/// Quantiles whose span measures a series' bulk: robust to the 1% of rows
+/// beyond them, however absurd.
+const BULK_QUANTILES: (f64, f64) = (0.01, 0.99);
+/// How far beyond its bulk a value may lie and still be learned from, in
+/// spans of the bulk: about a hundred standard deviations of normal noise,
+/// so only readings no process produces are left out.
+const FENCE_REACH: f32 = 20.0;
+/// Smallest bulk span, relative to the bulk's magnitude, so a series that
+/// hardly ever varies keeps its rare changes.
+const BULK_SPAN_FLOOR_FRACTION: f32 = 1e-3;
+
+/// The plausible values of each input of one series: its bulk widened by
+/// [`FENCE_REACH`] spans on each side. Training learns only from rows
+/// within it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fence {
+    low: Vec<f32>,
+    high: Vec<f32>,
+}
+
+impl Fence {
+    /// The fence of `rows` (each `width` long); open when there are none.
+    pub fn around<'a>(rows: impl IntoIterator<Item = &'a [f32]>, width: usize) -> Fence {
+        let mut columns = vec![Vec::new(); width];
+        for row in rows {
+            for (column, &x) in columns.iter_mut().zip(row) {
+                column.push(x);
+            }
+        }
+        let (low, high) = columns
+            .into_iter()
+            .map(|mut column| {
+                if column.is_empty() {
+                    return (f32::NEG_INFINITY, f32::INFINITY);
+                }
+                column.sort_unstable_by(f32::total_cmp);
+                let quantile = |q: f64| column[((column.len() - 1) as f64 * q).round() as usize];
+                let (bottom, top) = (quantile(BULK_QUANTILES.0), quantile(BULK_QUANTILES.1));
+                let span = (top - bottom)
+                    .max(BULK_SPAN_FLOOR_FRACTION * bottom.abs().max(top.abs()))
+                    .max(STD_FLOOR_ABSOLUTE);
+                (bottom - FENCE_REACH * span, top + FENCE_REACH * span)
+            })
+            .unzip();
+        Fence { low, high }
+    }
+
+    /// Whether every input of `row` is within the fence.
+    pub fn holds(&self, row: &[f32]) -> bool {
+        row.iter()
+            .zip(self.low.iter().zip(&self.high))
+            .all(|(x, (low, high))| (low..=high).contains(&x))
+    }
+}
+
 /// Welford statistics with a bounded memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunningScaler {
@@ -41,6 +104,8 @@ pub struct RunningScaler {
     count: f64,
     memory_events: f64,
     floor: Vec<f32>,
+    /// Inputs are learned winsorised to `mean ± learn_clip · std`.
+    learn_clip: f64,
 }
 
 impl RunningScaler {
@@ -51,12 +116,17 @@ impl RunningScaler {
             count: 0.0,
             memory_events: memory_events as f64,
             floor: vec![STD_FLOOR_ABSOLUTE; width],
+            learn_clip: f64::INFINITY,
         }
     }
 
-    /// Starts from `prior`, weighted as `prior_events` events.
-    pub fn from_prior(prior: &ScalerStats, prior_events: u64, memory_events: u64) -> RunningScaler {
-        let count = prior_events.min(prior.count).min(memory_events) as f64;
+    /// Starts from `prior`, weighted as `scaler_prior_events` events.
+    pub fn from_prior(prior: &ScalerStats, config: &StateConfig) -> RunningScaler {
+        let memory_events = config.scaler_memory_events;
+        let count = config
+            .scaler_prior_events
+            .min(prior.count)
+            .min(memory_events) as f64;
         RunningScaler {
             mean: prior.mean.iter().map(|&m| f64::from(m)).collect(),
             m2: prior
@@ -71,6 +141,7 @@ impl RunningScaler {
                 .iter()
                 .map(|&s| (s * STD_FLOOR_FRACTION).max(STD_FLOOR_ABSOLUTE))
                 .collect(),
+            learn_clip: f64::from(config.input_clip),
         }
     }
 
@@ -82,9 +153,19 @@ impl RunningScaler {
             self.m2.iter_mut().for_each(|m| *m *= keep);
             self.count = self.memory_events - 1.0;
         }
+        let reach: Vec<f64> = (0..self.mean.len())
+            .map(|i| self.learn_clip * f64::from(self.std(i)))
+            .collect();
+        let known = self.count > 0.0;
         self.count += 1.0;
-        for ((mean, m2), &x) in self.mean.iter_mut().zip(&mut self.m2).zip(row) {
+        for (((mean, m2), &x), reach) in self.mean.iter_mut().zip(&mut self.m2).zip(row).zip(reach)
+        {
             let x = f64::from(x);
+            let x = if known {
+                x.clamp(*mean - reach, *mean + reach)
+            } else {
+                x
+            };
             let delta = x - *mean;
             *mean += delta / self.count;
             *m2 += delta * (x - *mean);
@@ -137,7 +218,12 @@ mod tests {
             std: vec![1.0],
             count: 1000,
         };
-        let mut scaler = RunningScaler::from_prior(&prior, 100, 200);
+        let config = StateConfig {
+            scaler_prior_events: 100,
+            scaler_memory_events: 200,
+            input_clip: 50.0,
+        };
+        let mut scaler = RunningScaler::from_prior(&prior, &config);
         let mut out = [0.0];
         scaler.transform(&[2.0], 50.0, &mut out);
         assert_eq!(out, [2.0]);
@@ -150,5 +236,56 @@ mod tests {
         assert!((stats.std[0] - 0.1).abs() < 1e-6, "{stats:?}");
         scaler.transform(&[1e9], 50.0, &mut out);
         assert_eq!(out, [50.0]);
+    }
+
+    #[test]
+    fn one_absurd_reading_moves_the_statistics_no_more_than_one_at_the_clip() {
+        let prior = ScalerStats {
+            mean: vec![0.0],
+            std: vec![1.0],
+            count: 1000,
+        };
+        let config = StateConfig::default();
+        let at_clip = |x: f32| {
+            let mut scaler = RunningScaler::from_prior(&prior, &config);
+            scaler.observe(&[x]);
+            scaler.stats()
+        };
+        let absurd = at_clip(3e38);
+        assert_eq!(absurd, at_clip(config.input_clip));
+        assert!(absurd.std[0] < 1.2 && absurd.mean[0] < 0.03, "{absurd:?}");
+    }
+
+    #[test]
+    fn a_genuine_shift_is_followed_quickly_despite_the_winsorising() {
+        let prior = ScalerStats {
+            mean: vec![0.0],
+            std: vec![1.0],
+            count: 1000,
+        };
+        let mut scaler = RunningScaler::from_prior(&prior, &StateConfig::default());
+        for _ in 0..200 {
+            scaler.observe(&[1e6]);
+        }
+        let mut out = [0.0];
+        scaler.transform(&[1e6], 20.0, &mut out);
+        assert!(out[0].abs() < 3.0, "{out:?} {:?}", scaler.stats());
+    }
+
+    #[test]
+    fn the_fence_keeps_the_bulk_and_rare_changes_and_leaves_out_the_absurd() {
+        let mut rows: Vec<[f32; 1]> = (0..400).map(|i| [100.0 + (i % 7) as f32]).collect();
+        rows[50] = [1e30];
+        rows[60] = [-1e30];
+        rows[70] = [200.0];
+        let fence = Fence::around(rows.iter().map(|r| r.as_slice()), 1);
+        let held: Vec<bool> = rows.iter().map(|r| fence.holds(r)).collect();
+        assert_eq!(held.iter().filter(|&&h| !h).count(), 2);
+        assert!(!held[50] && !held[60] && held[70]);
+
+        // An input that never varies keeps a change of a few per cent.
+        let flat: Vec<[f32; 1]> = (0..400).map(|_| [1000.0]).collect();
+        let fence = Fence::around(flat.iter().map(|r| r.as_slice()), 1);
+        assert!(fence.holds(&[1010.0]) && !fence.holds(&[2000.0]));
     }
 }
