@@ -53,10 +53,8 @@ fn sine_csv(reading: Option<&str>) -> String {
             "{}",
             (i as f64 / 10.0).sin() + if (900..903).contains(&i) { 4.0 } else { 0.0 }
         );
-        if i == 100 {
-            if let Some(reading) = reading {
-                value = reading.to_owned();
-            }
+        if let (100, Some(reading)) = (i, reading) {
+            value = reading.to_owned();
         }
         text.push_str(&format!("{},{value}\n", 1_700_000_000 + 60 * i));
     }
