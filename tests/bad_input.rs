@@ -144,3 +144,175 @@ fn training_that_diverges_stops_and_writes_no_bundle() {
     refused(&output, "training diverged", "lower training.learning_rate");
     assert!(!bundle.exists());
 }
+
+// Class 2: trusted manifests.
+
+/// Rewrites `dir/manifest.json` with `edit` applied to its JSON.
+fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut manifest);
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+}
+
+/// Copies the files of `from` into a new folder `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn an_inconsistent_or_edited_bundle_manifest_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "small.toml", SMALL);
+    let input = write(dir.path(), "train.csv", &sine_csv(None));
+    let bundle = dir.path().join("bundle");
+    let output = tidewatch(&[
+        "train",
+        "--quiet",
+        "--input",
+        &input,
+        "--schema",
+        &config,
+        "--out",
+        &bundle.display().to_string(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit, &str); 5] = [
+        (
+            "shortened scaler",
+            |m| m["scaler"]["mean"] = serde_json::json!([]),
+            "scaler.mean has 0 values; the schema has 1 inputs",
+        ),
+        (
+            "negative input_clip",
+            |m| m["state"]["input_clip"] = serde_json::json!(-1.0),
+            "state.input_clip must be in (0, inf), got -1",
+        ),
+        (
+            "zero std",
+            |m| m["scaler"]["std"][0] = serde_json::json!(0.0),
+            "scaler.std[0] must be in (0, inf), got 0",
+        ),
+        (
+            "error tail out of range",
+            |m| m["error_tails"][0]["rate"] = serde_json::json!(1.5),
+            "error_tails[0].rate must be in [0, 1], got 1.5",
+        ),
+        (
+            "error tail in range but not what training wrote",
+            |m| m["error_tails"][0]["threshold"] = serde_json::json!(1e30),
+            "manifest_sha256 does not match its content",
+        ),
+    ];
+    for (i, (what, edit, cause)) in edits.into_iter().enumerate() {
+        let edited = dir.path().join(format!("edited{i}"));
+        copy_dir(&bundle, &edited);
+        edit_manifest(&edited, edit);
+        let output = tidewatch(&[
+            "score",
+            "--model",
+            &edited.display().to_string(),
+            "--input",
+            &input,
+            "--output",
+            &dir.path().join("scores.csv").display().to_string(),
+        ]);
+        eprintln!("{what}");
+        refused(&output, &format!("edited{i}/manifest.json"), cause);
+    }
+}
+
+#[test]
+fn an_inconsistent_image_or_text_manifest_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let shapes = dir.path().join("shapes");
+    tidewatch_classify::vision::shapes::write_shapes(&shapes, 8, 16, 1).unwrap();
+    let image_model = dir.path().join("image");
+    let output = tidewatch(&[
+        "image",
+        "train",
+        "--data",
+        &shapes.display().to_string(),
+        "--out",
+        &image_model.display().to_string(),
+        "--size",
+        "16",
+        "--epochs",
+        "1",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    edit_manifest(&image_model, |m| {
+        m["normalisation"] = serde_json::json!({ "mean": [], "std": [] })
+    });
+    let output = tidewatch(&[
+        "image",
+        "predict",
+        "--model",
+        &image_model.display().to_string(),
+        "--input",
+        &shapes.display().to_string(),
+        "--output",
+        &dir.path().join("classes.csv").display().to_string(),
+    ]);
+    refused(
+        &output,
+        "image/manifest.json",
+        "normalisation.mean has 0 values; the model has 3 channel(s)",
+    );
+
+    let reviews = write(
+        dir.path(),
+        "reviews.csv",
+        &tidewatch_classify::text::reviews::reviews_csv(60, 5),
+    );
+    let text_model = dir.path().join("text");
+    let columns = ["--text-column", "review", "--label-column", "sentiment"];
+    let train = [
+        "sentiment",
+        "train",
+        "--data",
+        &reviews,
+        "--out",
+        &text_model.display().to_string(),
+    ];
+    let output = tidewatch(&[&train[..], &columns].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    for (labels, cause) in [
+        (
+            serde_json::json!(["negative"]),
+            "labels lists 1 label(s); a classifier has at least two",
+        ),
+        (
+            serde_json::json!(["negative", "negative", "positive"]),
+            "labels lists \"negative\" twice",
+        ),
+        (
+            serde_json::json!(["negative", "positive"]),
+            "manifest_sha256 does not match its content",
+        ),
+    ] {
+        let edited = dir.path().join("edited-text");
+        let _ = std::fs::remove_dir_all(&edited);
+        copy_dir(&text_model, &edited);
+        edit_manifest(&edited, |m| m["labels"] = labels);
+        let predict = [
+            "sentiment",
+            "predict",
+            "--model",
+            &edited.display().to_string(),
+            "--input",
+            &reviews,
+            "--output",
+            &dir.path().join("labels.jsonl").display().to_string(),
+        ];
+        let output = tidewatch(&[&predict[..], &columns].concat());
+        refused(&output, "edited-text/manifest.json", cause);
+    }
+}

@@ -9,8 +9,11 @@
 //! - `forecaster.safetensors`, `autoencoder.safetensors`: weights in the
 //!   kernels' layout (gates packed; `[inputs, outputs]` matrices).
 //!
-//! Loading refuses an unknown format version, a weight file whose checksum
-//! differs, and weights whose shapes disagree with the manifest.
+//! Loading refuses an unknown format version, an inconsistent or edited
+//! manifest (scaler and error tails that disagree with the schema, values
+//! out of range, a checksum that does not match), a weight file whose
+//! checksum differs, and weights whose shapes disagree with the manifest
+//! or that are not finite.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +23,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model_dir::{ModelDir, ModelDirError};
+use crate::model_dir::{CheckedManifest, ModelDir, ModelDirError};
 use crate::train::LearnSummary;
 use tidewatch_stream::config::CellKind;
 use tidewatch_stream::config::ModelConfig;
@@ -34,6 +37,7 @@ use tidewatch_stream::infer::dense::{Dense, DenseStack};
 use tidewatch_stream::infer::model::KernelModel;
 use tidewatch_stream::infer::recurrent::{GruCell, LstmCell, RecurrentCell};
 use tidewatch_stream::model::ScoringModel;
+use tidewatch_stream::pipeline::Evidence;
 use tidewatch_stream::source::Schema;
 use tidewatch_stream::state::StateConfig;
 use tidewatch_stream::state::scaler::ScalerStats;
@@ -69,6 +73,37 @@ pub struct Manifest {
     pub weights: BTreeMap<String, String>,
 }
 
+impl CheckedManifest for Manifest {
+    fn check(&self) -> Result<(), String> {
+        self.stream_config().validate().map_err(|e| e.to_string())?;
+        self.scaler.check(self.schema.input_width())?;
+        let tails = Evidence::of(&self.schema).tails();
+        if self.error_tails.len() != tails {
+            return Err(format!(
+                "error_tails has {} tails; the schema's evidence needs {tails}",
+                self.error_tails.len()
+            ));
+        }
+        for (i, tail) in self.error_tails.iter().enumerate() {
+            tail.check().map_err(|e| format!("error_tails[{i}].{e}"))?;
+        }
+        self.threshold.check().map_err(|e| format!("threshold.{e}"))
+    }
+}
+
+impl Manifest {
+    /// The stream config the bundle was built with (online settings default).
+    pub fn stream_config(&self) -> StreamConfig {
+        StreamConfig {
+            model: self.model.clone(),
+            training: self.training.clone(),
+            detect: self.detect.clone(),
+            state: self.state.clone(),
+            ..StreamConfig::for_schema(self.schema.clone())
+        }
+    }
+}
+
 /// A loaded bundle.
 #[derive(Debug, Clone)]
 pub struct Bundle {
@@ -94,14 +129,7 @@ fn bundle_dir(dir: &Path) -> ModelDir<'_> {
 impl Bundle {
     /// The stream config the bundle was built with (online settings default).
     pub fn stream_config(&self) -> StreamConfig {
-        let m = &self.manifest;
-        StreamConfig {
-            model: m.model.clone(),
-            training: m.training.clone(),
-            detect: m.detect.clone(),
-            state: m.state.clone(),
-            ..StreamConfig::for_schema(m.schema.clone())
-        }
+        self.manifest.stream_config()
     }
 
     /// Checks that `schema` is the one the bundle was trained on, naming the
@@ -298,11 +326,17 @@ impl<'a> WeightFile<'a> {
                 view.shape()
             )));
         }
-        Ok(view
+        let values: Vec<f32> = view
             .data()
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+            .collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(fail(format!(
+                "tensor {name} holds a value that is not finite"
+            )));
+        }
+        Ok(values)
     }
 
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f32>, BundleError> {

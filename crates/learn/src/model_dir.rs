@@ -7,6 +7,11 @@
 //! a directory that fails to load, never a mismatched one that loads. The
 //! format version is read before the strict parse, so a model from another
 //! version is refused as such, not as a field it does not know.
+//!
+//! Nothing in a manifest is trusted: each kind checks its own for
+//! consistency ([`CheckedManifest`]: lengths that agree, values in range),
+//! and the manifest carries the SHA-256 of its own content, so an edit that
+//! is consistent but not what training wrote is refused too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +22,19 @@ use serde::de::DeserializeOwned;
 use crate::checksum::{WeightFileError, read_verified, sha256_hex};
 
 const MANIFEST: &str = "manifest.json";
+/// The manifest's field that holds the SHA-256 of the rest of it.
+const MANIFEST_CHECKSUM: &str = "manifest_sha256";
+
+/// A manifest that can say what is inconsistent in itself.
+pub trait CheckedManifest: Serialize + DeserializeOwned {
+    /// The first inconsistency found, naming the field and its valid range.
+    fn check(&self) -> Result<(), String>;
+}
+
+/// SHA-256 of a manifest's JSON content (without its checksum field).
+fn content_digest(value: &serde_json::Value) -> String {
+    sha256_hex(&serde_json::to_vec(value).expect("a JSON value serialises"))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelDirError {
@@ -90,17 +108,29 @@ impl<'a> ModelDir<'a> {
     }
 
     /// Writes the manifest, last.
-    pub fn write_manifest(&self, manifest: &impl Serialize) -> Result<(), ModelDirError> {
+    /// Writes the manifest with the checksum of its content. The content is
+    /// taken as it reads back (numbers included), so that reading it again
+    /// finds the same digest.
+    pub fn write_manifest(&self, manifest: &impl CheckedManifest) -> Result<(), ModelDirError> {
         let path = self.dir.join(MANIFEST);
-        let text = serde_json::to_string_pretty(manifest).map_err(|e| Self::io_error(&path, e))?;
+        let text = serde_json::to_string(manifest).map_err(|e| Self::io_error(&path, e))?;
+        let mut value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Self::io_error(&path, e))?;
+        let digest = content_digest(&value);
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.insert(MANIFEST_CHECKSUM.to_owned(), digest.into());
+        }
+        let text = serde_json::to_string_pretty(&value).map_err(|e| Self::io_error(&path, e))?;
         std::fs::write(&path, text + "\n").map_err(|e| Self::io_error(&path, e))
     }
 
-    /// Reads the manifest: its `format_version` first, then the strict parse.
-    pub fn read_manifest<M: DeserializeOwned>(&self) -> Result<M, ModelDirError> {
+    /// Reads the manifest: its `format_version` first, then the strict
+    /// parse, its own consistency check, and last its checksum (so that a
+    /// hand edit with an inconsistency is refused by what is wrong).
+    pub fn read_manifest<M: CheckedManifest>(&self) -> Result<M, ModelDirError> {
         let path = self.dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|e| Self::io_error(&path, e))?;
-        let value: serde_json::Value =
+        let mut value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| self.invalid(None, e.to_string()))?;
         match value
             .get("format_version")
@@ -117,7 +147,30 @@ impl<'a> ModelDir<'a> {
             }
             None => return Err(self.invalid(None, "no format_version")),
         }
-        serde_json::from_value(value).map_err(|e| self.invalid(None, e.to_string()))
+        let checksum = value
+            .as_object_mut()
+            .and_then(|fields| fields.remove(MANIFEST_CHECKSUM));
+        let manifest: M =
+            serde_json::from_value(value.clone()).map_err(|e| self.invalid(None, e.to_string()))?;
+        manifest.check().map_err(|e| self.invalid(None, e))?;
+        match checksum {
+            Some(serde_json::Value::String(checksum)) if checksum == content_digest(&value) => {
+                Ok(manifest)
+            }
+            Some(_) => Err(self.invalid(
+                None,
+                format!(
+                    "{MANIFEST_CHECKSUM} does not match its content: edited after training \
+                     (change settings in the config and retrain instead)"
+                ),
+            )),
+            None => Err(self.invalid(
+                None,
+                format!(
+                    "no {MANIFEST_CHECKSUM} (written before tidewatch checked manifests; retrain)"
+                ),
+            )),
+        }
     }
 
     /// Refuses a manifest whose `kind` field is not `expected` (models of
@@ -150,7 +203,18 @@ mod tests {
     #[serde(deny_unknown_fields)]
     struct Manifest {
         format_version: u32,
+        scale: f64,
         weights: BTreeMap<String, String>,
+    }
+
+    impl CheckedManifest for Manifest {
+        fn check(&self) -> Result<(), String> {
+            if self.scale > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("scale must be in (0, inf), got {}", self.scale))
+            }
+        }
     }
 
     #[test]
@@ -162,6 +226,7 @@ mod tests {
             .unwrap();
         let manifest = Manifest {
             format_version: 2,
+            scale: 0.1,
             weights,
         };
         model_dir.write_manifest(&manifest).unwrap();
@@ -182,6 +247,25 @@ mod tests {
             error.to_string().ends_with("no checksum for other.bin"),
             "{error}"
         );
+
+        // An edit is refused: by what is wrong when it is inconsistent, by
+        // the checksum when it is not.
+        let manifest_path = dir.path().join("manifest.json");
+        let written = std::fs::read_to_string(&manifest_path).unwrap();
+        for (edit, refusal) in [
+            ("\"scale\": -0.1", "scale must be in (0, inf), got -0.1"),
+            (
+                "\"scale\": 0.2",
+                "manifest_sha256 does not match its content",
+            ),
+        ] {
+            std::fs::write(&manifest_path, written.replace("\"scale\": 0.1", edit)).unwrap();
+            let error = model_dir
+                .read_manifest::<Manifest>()
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(refusal), "{error}");
+        }
 
         // A newer format with fields this build does not know is refused by
         // its version, not by the unknown field.

@@ -27,7 +27,7 @@ use crate::text::pretrained::{NETWORK_FILE, PretrainedConfig, PretrainedModel, T
 use crate::text::rnn::{RnnConfig, RnnModel};
 use crate::text::tokenize::Vocabulary;
 use tidewatch_learn::fit::{Progress, TrainingSummary};
-use tidewatch_learn::model_dir::ModelDir;
+use tidewatch_learn::model_dir::{CheckedManifest, ModelDir};
 
 pub const FORMAT_VERSION: u32 = 1;
 pub const KIND: &str = "text-classifier";
@@ -86,6 +86,22 @@ pub struct TextManifest {
     pub summary: TextTrainingSummary,
     /// SHA-256 (hex) of each weight file, by file name.
     pub weights: BTreeMap<String, String>,
+}
+
+impl CheckedManifest for TextManifest {
+    fn check(&self) -> Result<(), String> {
+        if self.labels.len() < 2 {
+            return Err(format!(
+                "labels lists {} label(s); a classifier has at least two",
+                self.labels.len()
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = self.labels.iter().find(|l| !seen.insert(*l)) {
+            return Err(format!("labels lists {twice:?} twice"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,6 +296,19 @@ impl TextClassifier {
                 )
             }
         };
+        // Weights for another number of classes than the labels name would
+        // put a prediction past the end of the list.
+        let classes_out = model.probabilities(&[String::new()])?.ncols();
+        if classes_out != classes {
+            return Err(model_dir
+                .invalid(
+                    None,
+                    format!(
+                        "labels lists {classes} labels; the weights give {classes_out} classes"
+                    ),
+                )
+                .into());
+        }
         Ok(TextClassifier { manifest, model })
     }
 }

@@ -13,13 +13,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use tidewatch_learn::model_dir::{ModelDir, ModelDirError};
+use tidewatch_learn::model_dir::{CheckedManifest, ModelDir, ModelDirError};
 
 use crate::record::{load_record, record_bytes};
-use crate::vision::config::{AugmentConfig, CnnConfig, ImageTrainingConfig};
+use crate::vision::config::{
+    AugmentConfig, CnnConfig, ImageConfig, ImageTrainingConfig, InputConfig,
+};
 use crate::vision::data::Normalisation;
 use crate::vision::model::{Cnn, CnnShape};
 
@@ -49,6 +51,31 @@ pub struct ImageManifest {
     pub summary: TrainingReport,
     /// SHA-256 (hex) of each weight file, by file name.
     pub weights: BTreeMap<String, String>,
+}
+
+impl CheckedManifest for ImageManifest {
+    fn check(&self) -> Result<(), String> {
+        ImageConfig {
+            input: InputConfig {
+                size_px: self.size_px,
+                ..InputConfig::default()
+            },
+            model: self.model.clone(),
+            training: self.training.clone(),
+            augment: self.augment.clone(),
+        }
+        .validate()?;
+        if self.classes.len() < 2 {
+            return Err(format!(
+                "classes lists {} class(es); a classifier has at least two",
+                self.classes.len()
+            ));
+        }
+        if !matches!(self.channels, 1 | 3) {
+            return Err(format!("channels must be 1 or 3, got {}", self.channels));
+        }
+        self.normalisation.check(self.channels)
+    }
 }
 
 impl ImageManifest {
@@ -129,5 +156,21 @@ pub fn load(dir: &Path, device: &Device) -> Result<(ImageManifest, Cnn), Artifac
                 message,
             }
         })?;
+    // Weights for another number of classes than the manifest names would
+    // put a prediction past the end of the list.
+    let side = manifest.size_px as usize;
+    let probe = Tensor::<4>::zeros([1, manifest.channels, side, side], device);
+    let classes_out = model.forward(probe).dims()[1];
+    if classes_out != manifest.classes.len() {
+        return Err(model_dir
+            .invalid(
+                None,
+                format!(
+                    "classes lists {} classes; the weights give {classes_out}",
+                    manifest.classes.len()
+                ),
+            )
+            .into());
+    }
     Ok((manifest, model))
 }

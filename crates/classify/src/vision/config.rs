@@ -51,9 +51,66 @@ impl ImageConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        let t = &self.training;
-        if self.input.size_px < 4 {
-            return Err("input.size_px must be at least 4".into());
+        let (t, a) = (&self.training, &self.augment);
+        let size_px = f64::from(self.input.size_px);
+        // (setting, value, in range, the range): NaN is in no range.
+        let ranges = [
+            (
+                "input.size_px",
+                size_px,
+                (4.0..=f64::from(MAX_SIZE_PX)).contains(&size_px),
+                "[4, 1024]",
+            ),
+            (
+                "model.dropout",
+                self.model.dropout,
+                (0.0..1.0).contains(&self.model.dropout),
+                "[0, 1)",
+            ),
+            ("training.epochs", t.epochs as f64, t.epochs > 0, "[1, inf)"),
+            (
+                "training.batch_size",
+                t.batch_size as f64,
+                t.batch_size > 0,
+                "[1, inf)",
+            ),
+            (
+                "training.learning_rate",
+                t.learning_rate,
+                t.learning_rate > 0.0 && t.learning_rate.is_finite(),
+                "(0, inf)",
+            ),
+            (
+                "training.momentum",
+                t.momentum,
+                (0.0..1.0).contains(&t.momentum),
+                "[0, 1)",
+            ),
+            (
+                "training.validation_fraction",
+                t.validation_fraction,
+                (0.0..0.9).contains(&t.validation_fraction),
+                "[0, 0.9)",
+            ),
+            (
+                "augment.rotate_degrees",
+                f64::from(a.rotate_degrees),
+                (0.0..=180.0).contains(&a.rotate_degrees),
+                "[0, 180]",
+            ),
+            (
+                "augment.shift_px",
+                f64::from(a.shift_px),
+                a.shift_px < self.input.size_px / 2,
+                "[0, size_px / 2)",
+            ),
+        ];
+        if let Some((name, value, _, range)) = ranges.iter().find(|(_, _, ok, _)| !ok) {
+            return Err(format!("{name} must be in {range}, got {value}"));
+        }
+        let widths = self.model.conv_channels(self.input.size_px);
+        if widths.contains(&0) || self.model.dense_widths.contains(&0) {
+            return Err("model.conv_channels and model.dense_widths must be positive".into());
         }
         if self.input.size_px >> self.model.conv_channels(self.input.size_px).len() == 0 {
             return Err(format!(
@@ -62,20 +119,13 @@ impl ImageConfig {
                 self.input.size_px
             ));
         }
-        if self.model.kernel_size.is_multiple_of(2) {
-            return Err("model.kernel_size must be odd".into());
-        }
-        if !(0.0..1.0).contains(&self.model.dropout) {
-            return Err("model.dropout must be in [0, 1)".into());
-        }
-        if t.epochs == 0 || t.batch_size == 0 {
-            return Err("training.epochs and training.batch_size must be positive".into());
-        }
-        if t.learning_rate.is_nan() || t.learning_rate <= 0.0 {
-            return Err("training.learning_rate must be positive".into());
-        }
-        if !(0.0..0.9).contains(&t.validation_fraction) {
-            return Err("training.validation_fraction must be in [0, 0.9)".into());
+        if self.model.kernel_size.is_multiple_of(2)
+            || self.model.kernel_size > self.input.size_px as usize
+        {
+            return Err(format!(
+                "model.kernel_size must be odd and at most input.size_px, got {}",
+                self.model.kernel_size
+            ));
         }
         Ok(())
     }
@@ -92,6 +142,10 @@ pub struct InputConfig {
     #[serde(default)]
     pub colour: ColourMode,
 }
+
+/// Largest image side the network takes: a 1024 x 1024 RGB image is 12 MB
+/// of floats per image in a batch.
+pub const MAX_SIZE_PX: u32 = 1024;
 
 fn default_size_px() -> u32 {
     28

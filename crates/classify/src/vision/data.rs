@@ -422,6 +422,26 @@ pub struct Normalisation {
 }
 
 impl Normalisation {
+    /// The first inconsistency of a normalisation read from a manifest for
+    /// `channels` channels.
+    pub fn check(&self, channels: usize) -> Result<(), String> {
+        for (name, values) in [("mean", &self.mean), ("std", &self.std)] {
+            if values.len() != channels {
+                return Err(format!(
+                    "normalisation.{name} has {} values; the model has {channels} channel(s)",
+                    values.len()
+                ));
+            }
+        }
+        if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {
+            return Err(format!("normalisation.mean must be finite, got {m}"));
+        }
+        match self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            Some(s) => Err(format!("normalisation.std must be in (0, inf), got {s}")),
+            None => Ok(()),
+        }
+    }
+
     pub fn fit(images: &[Vec<f32>], channels: usize) -> Normalisation {
         let mut sum = vec![0.0f64; channels];
         let mut sum_sq = vec![0.0f64; channels];

@@ -132,6 +132,40 @@ impl ErrorTail {
         tail
     }
 
+    /// The first value out of its range, for a tail read from a manifest.
+    pub fn check(&self) -> Result<(), String> {
+        let ranges = [
+            (
+                "threshold",
+                self.threshold,
+                self.threshold >= 0.0,
+                "[0, inf)",
+            ),
+            (
+                "rate",
+                self.rate,
+                (0.0..=1.0).contains(&self.rate),
+                "[0, 1]",
+            ),
+            (
+                "shape",
+                self.shape,
+                (0.0..=MAX_SHAPE).contains(&self.shape),
+                "[0, 0.45]",
+            ),
+            ("scale", self.scale, self.scale >= 0.0, "[0, inf)"),
+        ];
+        for (name, value, in_range, range) in ranges {
+            if !in_range || !value.is_finite() {
+                return Err(format!("{name} must be in {range}, got {value}"));
+            }
+        }
+        match self.peaks.iter().find(|p| !(p.is_finite() && **p >= 0.0)) {
+            Some(peak) => Err(format!("peaks must be finite and >= 0, got {peak}")),
+            None => Ok(()),
+        }
+    }
+
     /// Tail probability of `error`: in the body (at or below the tail
     /// threshold) it falls linearly from 1 at error 0 to the tail rate at
     /// `u`; above it follows the fitted generalised Pareto distribution.

@@ -77,6 +77,30 @@ pub struct PotState {
     pub value: f64,
 }
 
+impl Threshold {
+    /// The first value out of its range, for a threshold read from a manifest.
+    pub fn check(&self) -> Result<(), String> {
+        let finite = |name: &str, value: f64| {
+            if value.is_finite() && value >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be in [0, inf), got {value}"))
+            }
+        };
+        match self {
+            Threshold::Fixed { value } => finite("value", *value),
+            Threshold::Pot(pot) => {
+                if !(pot.risk > 0.0 && pot.risk < 1.0) {
+                    return Err(format!("risk must be in (0, 1), got {}", pot.risk));
+                }
+                finite("initial", pot.initial)?;
+                finite("value", pot.value)?;
+                pot.peaks.iter().try_for_each(|&p| finite("peaks", p))
+            }
+        }
+    }
+}
+
 /// A threshold policy that could not be calibrated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ThresholdError {

@@ -31,6 +31,32 @@ const STD_FLOOR_FRACTION: f32 = 0.1;
 const STD_FLOOR_ABSOLUTE: f32 = 1e-3;
 
 impl ScalerStats {
+    /// The first inconsistency of statistics read from a manifest for
+    /// `width` inputs: lengths, a mean that is not finite, a standard
+    /// deviation that is not finite and positive.
+    pub fn check(&self, width: usize) -> Result<(), String> {
+        for (name, values) in [("mean", &self.mean), ("std", &self.std)] {
+            if values.len() != width {
+                return Err(format!(
+                    "scaler.{name} has {} values; the schema has {width} inputs",
+                    values.len()
+                ));
+            }
+        }
+        if let Some((i, m)) = self.mean.iter().enumerate().find(|(_, m)| !m.is_finite()) {
+            return Err(format!("scaler.mean[{i}] must be finite, got {m}"));
+        }
+        match self
+            .std
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !(s.is_finite() && **s > 0.0))
+        {
+            Some((i, s)) => Err(format!("scaler.std[{i}] must be in (0, inf), got {s}")),
+            None => Ok(()),
+        }
+    }
+
     /// Statistics of a set of rows (each `width` long).
     pub fn fit<'a>(rows: impl IntoIterator<Item = &'a [f32]>, width: usize) -> ScalerStats {
         let mut scaler = RunningScaler::empty(width, u64::MAX);
