@@ -24,19 +24,24 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-/// The command failed with exit 1 and one line naming `place` and `cause`,
+/// The command failed with exit 1 and its last line (after any warnings
+/// logged on the way) is the one error line, naming `place` and `cause`;
 /// no panic and no backtrace.
 fn refused(output: &Output, place: &str, cause: &str) {
-    let message = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "{message}");
-    assert_eq!(message.lines().count(), 1, "{message}");
+    let log = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "{log}");
     assert!(
-        !message.contains("panicked") && !message.contains("RUST_BACKTRACE"),
-        "{message}"
+        !log.contains("panicked") && !log.contains("RUST_BACKTRACE"),
+        "{log}"
     );
-    assert!(message.starts_with("tidewatch: "), "{message}");
-    assert!(message.contains(place), "no {place:?} in {message}");
-    assert!(message.contains(cause), "no {cause:?} in {message}");
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("tidewatch: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    assert_eq!(log.lines().last(), Some(errors[0]), "{log}");
+    assert!(errors[0].contains(place), "no {place:?} in {log}");
+    assert!(errors[0].contains(cause), "no {cause:?} in {log}");
 }
 
 /// A small stream config that trains in a second.
@@ -229,26 +234,38 @@ fn an_inconsistent_or_edited_bundle_manifest_is_refused_by_name() {
     }
 }
 
-#[test]
-fn an_inconsistent_image_or_text_manifest_is_refused_by_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let shapes = dir.path().join("shapes");
+/// Generated shapes in `dir/shapes` and an image model trained on them
+/// for one epoch in `dir/image`.
+fn tiny_image_model(dir: &Path) -> (String, String) {
+    let shapes = dir.join("shapes");
     tidewatch_classify::vision::shapes::write_shapes(&shapes, 8, 16, 1).unwrap();
-    let image_model = dir.path().join("image");
+    let image_model = dir.join("image");
+    let (shapes, image_model) = (
+        shapes.display().to_string(),
+        image_model.display().to_string(),
+    );
     let output = tidewatch(&[
         "image",
         "train",
         "--data",
-        &shapes.display().to_string(),
+        &shapes,
         "--out",
-        &image_model.display().to_string(),
+        &image_model,
         "--size",
         "16",
         "--epochs",
         "1",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
-    edit_manifest(&image_model, |m| {
+    (shapes, image_model)
+}
+
+#[test]
+fn an_inconsistent_image_or_text_manifest_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shapes, image_model) = tiny_image_model(dir.path());
+    let image_model = Path::new(&image_model);
+    edit_manifest(image_model, |m| {
         m["normalisation"] = serde_json::json!({ "mean": [], "std": [] })
     });
     let output = tidewatch(&[
@@ -257,7 +274,7 @@ fn an_inconsistent_image_or_text_manifest_is_refused_by_name() {
         "--model",
         &image_model.display().to_string(),
         "--input",
-        &shapes.display().to_string(),
+        &shapes,
         "--output",
         &dir.path().join("classes.csv").display().to_string(),
     ]);
@@ -315,4 +332,313 @@ fn an_inconsistent_image_or_text_manifest_is_refused_by_name() {
         let output = tidewatch(&[&predict[..], &columns].concat());
         refused(&output, "edited-text/manifest.json", cause);
     }
+}
+
+// Class 3: hangs and resource bombs (eval nab's scores: tests/cli.rs).
+
+/// A valid PNG header and a few kilobytes of data that claim a
+/// `side` x `side` RGB image.
+fn png_claiming(side: u32) -> Vec<u8> {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(kind);
+        crc.update(data);
+        [
+            &(data.len() as u32).to_be_bytes()[..],
+            kind,
+            data,
+            &crc.finalize().to_be_bytes(),
+        ]
+        .concat()
+    };
+    let mut header = side.to_be_bytes().to_vec();
+    header.extend(side.to_be_bytes());
+    header.extend([8, 2, 0, 0, 0]);
+    // Deflate, stored: one empty block is enough for the decoder to start
+    // allocating what the header claims.
+    let data = [
+        0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01,
+    ];
+    [
+        &b"\x89PNG\r\n\x1a\n"[..],
+        &chunk(b"IHDR", &header),
+        &chunk(b"IDAT", &data),
+        &chunk(b"IEND", &[]),
+    ]
+    .concat()
+}
+
+#[test]
+fn an_image_that_claims_a_huge_size_is_refused_before_it_is_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shapes, image_model) = tiny_image_model(dir.path());
+    let bomb = dir.path().join("bomb.png");
+    std::fs::write(&bomb, png_claiming(20_000)).unwrap();
+    let predict = |strict: bool| {
+        let output = dir.path().join("classes.csv").display().to_string();
+        let bomb = bomb.display().to_string();
+        let mut args = vec![
+            "image",
+            "predict",
+            "--model",
+            &image_model,
+            "--input",
+            &bomb,
+            "--output",
+            &output,
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        tidewatch(&args)
+    };
+    refused(
+        &predict(true),
+        "bomb.png",
+        "20000 x 20000 px is beyond the limits of 8192 px a side and 128 MiB decoded",
+    );
+    // Skipped, it leaves nothing to classify: an error too.
+    refused(&predict(false), "bomb.png", "every image was unreadable");
+
+    let config = write(dir.path(), "huge.toml", "[input]\nsize_px = 100000\n");
+    let output = tidewatch(&[
+        "image",
+        "train",
+        "--data",
+        &shapes,
+        "--config",
+        &config,
+        "--out",
+        &dir.path().join("never").display().to_string(),
+    ]);
+    refused(
+        &output,
+        "huge.toml",
+        "input.size_px must be in [4, 1024], got 100000",
+    );
+}
+
+// Class 4: silent nothing.
+
+#[test]
+fn a_command_with_nothing_to_work_on_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let scores = dir.path().join("scores.csv").display().to_string();
+
+    // Every row bad, and told to skip bad rows.
+    let input = write(
+        dir.path(),
+        "allbad.csv",
+        "timestamp,value\n1700000000,a\n1700000060,b\n",
+    );
+    let output = tidewatch(&[
+        "score",
+        "--online",
+        "--input",
+        &input,
+        "--output",
+        &scores,
+        "--skip-bad-rows",
+    ]);
+    refused(
+        &output,
+        "allbad.csv",
+        "every row was bad and skipped: nothing to work on (2 rows; the first: ",
+    );
+
+    // A schema whose only feature is the calendar can never flag.
+    let config = write(
+        dir.path(),
+        "calendar.toml",
+        "[schema]\nname = 's'\nfeatures = [{ name = 'hour', transform = 'hour_of_day' }]\n",
+    );
+    let input = write(dir.path(), "sine.csv", &sine_csv(None));
+    let output = tidewatch(&[
+        "score", "--online", "--config", &config, "--input", &input, "--output", &scores,
+    ]);
+    refused(&output, "calendar.toml", "nothing could ever be flagged");
+
+    // A SKAB file too short for the protocol's 400 training rows.
+    let skab = dir.path().join("skab");
+    std::fs::create_dir(&skab).unwrap();
+    let mut short = String::from(
+        "datetime;Accelerometer1RMS;Accelerometer2RMS;Current;Pressure;Temperature;Thermocouple;Voltage;Volume Flow RateRMS;anomaly;changepoint\n",
+    );
+    for i in 0..300 {
+        short.push_str(&format!(
+            "2020-03-09 10:{:02}:{:02};0.02;0.03;1.0;0.05;75.0;25.0;230.0;32.0;0.0;0.0\n",
+            i / 60,
+            i % 60
+        ));
+    }
+    write(&skab, "short.csv", &short);
+    let output = tidewatch(&["eval", "skab", "--data", &skab.display().to_string()]);
+    refused(
+        &output,
+        "short.csv",
+        "300 rows: SKAB's protocol trains on the first 400 and tests on the rest",
+    );
+
+    // A class folder whose every image is unreadable.
+    let shapes = dir.path().join("shapes");
+    tidewatch_classify::vision::shapes::write_shapes(&shapes, 4, 16, 1).unwrap();
+    for entry in std::fs::read_dir(shapes.join("circle")).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"not a png").unwrap();
+    }
+    let output = tidewatch(&[
+        "image",
+        "train",
+        "--data",
+        &shapes.display().to_string(),
+        "--out",
+        &dir.path().join("never").display().to_string(),
+        "--size",
+        "16",
+        "--epochs",
+        "1",
+    ]);
+    refused(
+        &output,
+        "shapes",
+        "every image of class \"circle\" was unreadable",
+    );
+}
+
+// Class 6: the right place and cause in messages.
+
+#[test]
+fn messages_name_the_real_line_and_quote_little() {
+    let dir = tempfile::tempdir().unwrap();
+    let scores = dir.path().join("scores.csv");
+    let score = |input: &str, extra: &[&str]| {
+        let out = scores.display().to_string();
+        let args = [
+            &["score", "--online", "--input", input, "--output", &out][..],
+            extra,
+        ]
+        .concat();
+        tidewatch(&args)
+    };
+
+    // CRLF: errors and the `line` column count lines as an editor does.
+    let crlf = sine_csv(Some("n/a")).replace('\n', "\r\n");
+    let input = write(dir.path(), "crlf.csv", &crlf);
+    refused(&score(&input, &[]), "crlf.csv:102", "not a number: \"n/a\"");
+    let output = score(&input, &["--skip-bad-rows"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written = std::fs::read_to_string(&scores).unwrap();
+    let lines: Vec<&str> = written
+        .lines()
+        .skip(1)
+        .map(|row| row.split(',').next().unwrap())
+        .collect();
+    assert_eq!(&lines[99..102], ["101", "103", "104"]);
+
+    // Not UTF-8, in CSV and in JSON Lines.
+    let mut bytes = b"timestamp,value\n1700000000,\xff\xfe\n".to_vec();
+    let input = dir.path().join("latin1.csv");
+    std::fs::write(&input, &bytes).unwrap();
+    refused(
+        &score(&input.display().to_string(), &[]),
+        "latin1.csv:2",
+        "not UTF-8",
+    );
+    let config = write(
+        dir.path(),
+        "one.toml",
+        "[schema]\nname = 's'\nfeatures = [{ name = 'value' }]\n",
+    );
+    bytes = b"{\"timestamp\": 1700000000, \"value\": \"\xff\"}\n".to_vec();
+    let input = dir.path().join("latin1.jsonl");
+    std::fs::write(&input, &bytes).unwrap();
+    refused(
+        &score(&input.display().to_string(), &["--config", &config]),
+        "latin1.jsonl:1",
+        "not UTF-8",
+    );
+
+    // A 10 MB header is named, not echoed.
+    let header = format!("{},value\n1700000000,1\n", "h".repeat(10_000_000));
+    let input = write(dir.path(), "wide.csv", &header);
+    let output = score(&input, &[]);
+    refused(&output, "wide.csv:1", "... (10000007 bytes)");
+    assert!(output.stderr.len() < 1000, "{} bytes", output.stderr.len());
+
+    // A timestamp no calendar holds is refused as written.
+    let input = write(
+        dir.path(),
+        "future.csv",
+        "timestamp,value\n99999999999999999,1\n",
+    );
+    refused(
+        &score(&input, &[]),
+        "future.csv:2",
+        "timestamp 99999999999999999 is outside the years 0 to 9999",
+    );
+
+    // An unclosed quote in a sentiment CSV is named where it opens, and
+    // the rows it swallowed count as skipped.
+    let mut reviews = String::from("review,sentiment\n\"great film,positive\n");
+    for i in 0..50 {
+        reviews.push_str(&format!(
+            "fine film {i},positive\nawful film {i},negative\n"
+        ));
+    }
+    // The quote closes here, leaving the row with no label.
+    reviews.push_str("the end\"\n");
+    for i in 0..20 {
+        reviews.push_str(&format!(
+            "lovely film {i},positive\nbad film {i},negative\n"
+        ));
+    }
+    let input = write(dir.path(), "quote.csv", &reviews);
+    let train = |extra: &[&str]| {
+        let out = dir.path().join("text").display().to_string();
+        let args = [
+            &[
+                "sentiment",
+                "train",
+                "--data",
+                &input,
+                "--text-column",
+                "review",
+                "--label-column",
+                "sentiment",
+                "--out",
+                &out,
+            ][..],
+            extra,
+        ]
+        .concat();
+        tidewatch(&args)
+    };
+    refused(
+        &train(&[]),
+        "quote.csv:2",
+        "is a quote left open on line 2?",
+    );
+    let output = train(&["--skip-bad-rows"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("trained Baseline on 40 texts, 102 bad rows skipped"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A comma-separated SKAB file is read as such.
+    let skab = dir.path().join("skab");
+    std::fs::create_dir(&skab).unwrap();
+    let mut commas = String::from(
+        "datetime,Accelerometer1RMS,Accelerometer2RMS,Current,Pressure,Temperature,Thermocouple,Voltage,Volume Flow RateRMS,anomaly,changepoint\n",
+    );
+    for i in 0..300 {
+        commas.push_str(&format!(
+            "2020-03-09 10:{:02}:{:02},0.02,0.03,1.0,0.05,75.0,25.0,230.0,32.0,0.0,0.0\n",
+            i / 60,
+            i % 60
+        ));
+    }
+    write(&skab, "commas.csv", &commas);
+    let output = tidewatch(&["eval", "skab", "--data", &skab.display().to_string()]);
+    refused(&output, "commas.csv", "300 rows: SKAB's protocol");
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use super::score::{Models, ScoreError, score_file};
 use tidewatch_stream::config::StreamConfig;
-use tidewatch_stream::source::file::{InputError, ReadOptions};
+use tidewatch_stream::source::decode::excerpt;
+use tidewatch_stream::source::file::{FileFormat, InputError, ReadOptions, csv_reader};
 
 /// Rows of each file used for training.
 pub const TRAIN_ROWS: usize = 400;
@@ -139,8 +140,10 @@ fn read_labels(path: &Path) -> Result<Option<Vec<bool>>, SkabError> {
         path: path.display().to_string(),
         message,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(b';')
+    let FileFormat::Csv { delimiter } = FileFormat::detect(path)? else {
+        return Ok(None);
+    };
+    let mut reader = csv_reader(delimiter)
         .from_path(path)
         .map_err(|e| file_error(e.to_string()))?;
     let Some(column) = reader
@@ -152,12 +155,16 @@ fn read_labels(path: &Path) -> Result<Option<Vec<bool>>, SkabError> {
         return Ok(None);
     };
     let mut labels = Vec::new();
-    for (i, record) in reader.records().enumerate() {
+    for record in reader.records() {
         let record = record.map_err(|e| file_error(e.to_string()))?;
-        let cell = record.get(column).unwrap_or_default().trim();
-        let value: f64 = cell
-            .parse()
-            .map_err(|_| file_error(format!("line {}: bad anomaly label {cell:?}", i + 2)))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let cell = record.get(column).unwrap_or_default();
+        let value: f64 = cell.parse().map_err(|_| {
+            file_error(format!(
+                "line {line}: bad anomaly label {:?}",
+                excerpt(cell)
+            ))
+        })?;
         labels.push(value > 0.5);
     }
     Ok(Some(labels))
@@ -171,6 +178,15 @@ pub fn evaluate_file(
     config: &StreamConfig,
 ) -> Result<FileResult, SkabError> {
     let labels = read_labels(path)?.unwrap_or_default();
+    if labels.len() <= TRAIN_ROWS {
+        return Err(SkabError::File {
+            path: path.display().to_string(),
+            message: format!(
+                "{} rows: SKAB's protocol trains on the first {TRAIN_ROWS} and tests on the rest",
+                labels.len()
+            ),
+        });
+    }
     let mut config = config.clone();
     config.online.warmup_events = Some(TRAIN_ROWS as u64);
     let scored = score_file(

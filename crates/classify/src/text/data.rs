@@ -8,6 +8,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use tidewatch_stream::source::file::csv_reader;
+
 /// One row: its text, its label when the file has one, and where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Example {
@@ -120,6 +122,27 @@ pub fn read_files(paths: &[PathBuf], spec: &ReadSpec) -> Result<TextSet, TextDat
     Ok(set)
 }
 
+/// Why a row that is not text is bad.
+const NOT_UTF8: &str = "not UTF-8";
+
+impl ReadSpec {
+    /// What is wrong with a row's text and label, if anything.
+    fn problem(&self, text: &Option<String>, label: &Option<String>) -> Option<String> {
+        match (text, label) {
+            (None, _) => Some(format!(
+                "no {:?} field (or not a JSON object)",
+                self.text_field
+            )),
+            (Some(t), _) if t.trim().is_empty() => Some("empty text".to_owned()),
+            (_, None) if self.labels_required => Some(format!("no label ({:?})", self.label_field)),
+            (_, Some(l)) if self.labels_required && l.trim().is_empty() => {
+                Some("empty label".to_owned())
+            }
+            _ => None,
+        }
+    }
+}
+
 pub fn read_file(path: &Path, spec: &ReadSpec) -> Result<TextSet, TextDataError> {
     let mut examples = Vec::new();
     let skipped = visit_file(path, spec, |example| {
@@ -148,18 +171,16 @@ pub fn visit_file<E: From<TextDataError>>(
     };
     let file = File::open(path).map_err(io)?;
     let (mut accepted, mut skipped) = (0usize, 0usize);
-    let mut accept = |text: Option<String>, label: Option<String>, line: u64| -> Result<(), E> {
-        let problem = match (&text, &label) {
-            (None, _) => Some(format!(
-                "no {:?} field (or not a JSON object)",
-                spec.text_field
-            )),
-            (Some(t), _) if t.trim().is_empty() => Some("empty text".to_owned()),
-            (_, None) if spec.labels_required => Some(format!("no label ({:?})", spec.label_field)),
-            (_, Some(l)) if spec.labels_required && l.trim().is_empty() => {
-                Some("empty label".to_owned())
-            }
-            _ => None,
+    // A row's text and label, or why it could not be read; `lines` is its
+    // line span: a CSV row with a quote left open runs on over the rows
+    // after it, which are lost with it.
+    let mut accept = |fields: Result<(Option<String>, Option<String>), &str>,
+                      lines: std::ops::RangeInclusive<u64>|
+     -> Result<(), E> {
+        let line = *lines.start();
+        let (problem, text, label) = match fields {
+            Ok((text, label)) => (spec.problem(&text, &label), text, label),
+            Err(unreadable) => (Some(unreadable.to_owned()), None, None),
         };
         match problem {
             None => {
@@ -171,9 +192,18 @@ pub fn visit_file<E: From<TextDataError>>(
                 })
             }
             Some(_) if spec.skip_bad_rows => {
-                skipped += 1;
+                skipped += (lines.end() - line + 1) as usize;
                 Ok(())
             }
+            Some(message) if lines.end() > lines.start() => Err(TextDataError::BadRow {
+                path: path.to_owned(),
+                line,
+                message: format!(
+                    "{message} (the row runs on to line {}: is a quote left open on line {line}?)",
+                    lines.end()
+                ),
+            }
+            .into()),
             Some(message) => Err(TextDataError::BadRow {
                 path: path.to_owned(),
                 line,
@@ -184,7 +214,7 @@ pub fn visit_file<E: From<TextDataError>>(
     };
     match extension.as_str() {
         "csv" => {
-            let mut reader = csv::ReaderBuilder::new()
+            let mut reader = csv_reader(b',')
                 .flexible(true)
                 .from_reader(BufReader::new(file));
             let headers = reader
@@ -207,21 +237,38 @@ pub fn visit_file<E: From<TextDataError>>(
                 Err(e) if spec.labels_required => return Err(e.into()),
                 Err(_) => None,
             };
-            for record in reader.records() {
-                let record = record.map_err(|e| TextDataError::BadRow {
+            let mut record = csv::ByteRecord::new();
+            while reader
+                .read_byte_record(&mut record)
+                .map_err(|e| TextDataError::BadRow {
                     path: path.to_owned(),
                     line: e.position().map_or(0, |p| p.line()),
                     message: e.to_string(),
-                })?;
+                })?
+            {
                 let line = record.position().map_or(0, |p| p.line());
-                let text = record.get(text_column).map(str::to_owned);
-                let label = label_column.and_then(|c| record.get(c)).map(str::to_owned);
-                accept(text, label, line)?;
+                // The reader now stands at the start of the next row.
+                let last_line = (reader.position().line() - 1).max(line);
+                let field = |column: Option<usize>| {
+                    column
+                        .and_then(|c| record.get(c))
+                        .map(|bytes| String::from_utf8(bytes.to_vec()))
+                        .transpose()
+                };
+                let fields = match (field(Some(text_column)), field(label_column)) {
+                    (Ok(text), Ok(label)) => Ok((text, label)),
+                    _ => Err(NOT_UTF8),
+                };
+                accept(fields, line..=last_line)?;
             }
         }
         "tsv" | "txt" => {
-            for (i, line) in BufReader::new(file).lines().enumerate() {
-                let line = line.map_err(io)?;
+            for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
+                let number = i as u64 + 1;
+                let Ok(line) = String::from_utf8(line.map_err(io)?) else {
+                    accept(Err(NOT_UTF8), number..=number)?;
+                    continue;
+                };
                 let line = line.trim_end_matches(['\r', '\n']);
                 if line.trim().is_empty() {
                     continue;
@@ -230,16 +277,19 @@ pub fn visit_file<E: From<TextDataError>>(
                     Some((text, label)) => (text.trim().to_owned(), Some(label.to_owned())),
                     None => (line.trim().to_owned(), None),
                 };
-                accept(Some(text), label, i as u64 + 1)?;
+                accept(Ok((Some(text), label)), number..=number)?;
             }
         }
         "jsonl" | "ndjson" | "json" => {
-            for (i, line) in BufReader::new(file).lines().enumerate() {
-                let line = line.map_err(io)?;
+            for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
+                let number = i as u64 + 1;
+                let Ok(line) = String::from_utf8(line.map_err(io)?) else {
+                    accept(Err(NOT_UTF8), number..=number)?;
+                    continue;
+                };
                 if line.trim().is_empty() {
                     continue;
                 }
-                let number = i as u64 + 1;
                 let value: serde_json::Value = match serde_json::from_str(&line) {
                     Ok(v) => v,
                     // Not an object: read as a row without text, which
@@ -251,7 +301,10 @@ pub fn visit_file<E: From<TextDataError>>(
                     Some(serde_json::Value::Null) | None => None,
                     Some(other) => Some(other.to_string()),
                 };
-                accept(field(&spec.text_field), field(&spec.label_field), number)?;
+                accept(
+                    Ok((field(&spec.text_field), field(&spec.label_field))),
+                    number..=number,
+                )?;
             }
         }
         _ => {

@@ -39,6 +39,8 @@ pub enum DataError {
     },
     #[error("{0}: every image was unreadable")]
     NothingReadable(PathBuf),
+    #[error("{root}: every image of class {class:?} was unreadable")]
+    ClassUnreadable { root: PathBuf, class: String },
 }
 
 fn io_error(path: &Path, error: impl std::fmt::Display) -> DataError {
@@ -192,12 +194,34 @@ impl ImageSet {
     }
 }
 
+/// Widest and tallest image decoded: a file can claim any size in a few
+/// hundred bytes, and decoding allocates what it claims.
+pub const MAX_IMAGE_SIDE_PX: u32 = 8192;
+/// Most memory one image may decode to (a 4096 x 4096 RGBA image is 64 MiB).
+pub const MAX_DECODED_BYTES: u64 = 128 << 20;
+
 fn decode_file(path: &Path) -> Result<DynamicImage, String> {
-    let reader = image::ImageReader::open(path)
+    let mut reader = image::ImageReader::open(path)
         .map_err(|e| e.to_string())?
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
-    reader.decode().map_err(|e| e.to_string())
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE_PX);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE_PX);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    reader.limits(limits);
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => {
+            let claimed = image::image_dimensions(path)
+                .map_or_else(|_| "its size".to_owned(), |(w, h)| format!("{w} x {h} px"));
+            format!(
+                "{claimed} is beyond the limits of {MAX_IMAGE_SIDE_PX} px a side and {} MiB \
+                 decoded",
+                MAX_DECODED_BYTES >> 20
+            )
+        }
+        e => e.to_string(),
+    })
 }
 
 fn folder(root: &Path) -> Result<ImageSet, DataError> {

@@ -73,7 +73,8 @@ impl Classifier {
     /// Runs every image of `set` through the model, `batch_size` at a
     /// time, calling `each(item index, probabilities)`. An unreadable image
     /// is an error when `strict`, else skipped with a warning naming it;
-    /// returns how many were skipped.
+    /// returns how many were skipped. A set with no readable image is an
+    /// error: there was nothing to classify.
     pub fn classify_set(
         &self,
         set: &ImageSet,
@@ -98,6 +99,9 @@ impl Classifier {
             for (i, probabilities) in readable.into_iter().zip(self.probabilities(&images)) {
                 each(i, &probabilities)?;
             }
+        }
+        if skipped == set.items.len() {
+            return Err(DataError::NothingReadable(set.root.clone()).into());
         }
         Ok(skipped)
     }

@@ -103,6 +103,16 @@ pub fn decode_set(
     if decoded.pixels.is_empty() {
         return Err(DataError::NothingReadable(set.root.clone()));
     }
+    // A labelled class with no readable image cannot be learned, and a
+    // model that keeps its name would never predict it.
+    if let Some(class) = (0..set.classes.len()).find(|c| {
+        set.items.iter().any(|(_, label)| *label == Some(*c)) && !decoded.labels.contains(c)
+    }) {
+        return Err(DataError::ClassUnreadable {
+            root: set.root.clone(),
+            class: set.classes[class].clone(),
+        });
+    }
     Ok((decoded, channels))
 }
 

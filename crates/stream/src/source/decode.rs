@@ -63,6 +63,26 @@ pub enum FieldErrorKind {
     NegativeForLog(f64),
     #[error("not a timestamp: {0:?}")]
     BadTimestamp(String),
+    #[error("timestamp {0} is outside the years 0 to 9999")]
+    TimestampOutOfRange(String),
+}
+
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in Unix milliseconds:
+/// the event times a timestamp can name and an output can print.
+pub const MIN_TIMESTAMP_MS: i64 = -62_167_219_200_000;
+pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
+
+/// Longest quote of input a message carries: a 10 MB line is named, not
+/// echoed.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// `text` as a message quotes it: whole when short, else its first
+/// [`EXCERPT_CHARS`] characters and its length.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}... ({} bytes)", &text[..end], text.len()),
+    }
 }
 
 /// A field of a row that could not be decoded.
@@ -89,7 +109,9 @@ impl FieldError {
             FieldErrorKind::NotFinite(_)
             | FieldErrorKind::OutOfRange(_)
             | FieldErrorKind::NegativeForLog(_) => "bad_value",
-            FieldErrorKind::BadTimestamp(_) => "bad_timestamp",
+            FieldErrorKind::BadTimestamp(_) | FieldErrorKind::TimestampOutOfRange(_) => {
+                "bad_timestamp"
+            }
         }
     }
 }
@@ -225,7 +247,7 @@ fn number(value: Option<FieldValue<'_>>) -> Result<f64, FieldErrorKind> {
                 return Err(FieldErrorKind::Empty);
             }
             s.parse::<f64>()
-                .map_err(|_| FieldErrorKind::NotNumeric(s.to_owned()))?
+                .map_err(|_| FieldErrorKind::NotNumeric(excerpt(s)))?
         }
     };
     if x.is_finite() {
@@ -240,30 +262,34 @@ pub fn parse_timestamp(
     value: FieldValue<'_>,
     format: &TimestampFormat,
 ) -> Result<i64, FieldErrorKind> {
-    let bad = |s: &str| FieldErrorKind::BadTimestamp(s.to_owned());
-    let from_number = |x: f64, ms: bool| -> Result<i64, FieldErrorKind> {
+    let bad = |s: &str| FieldErrorKind::BadTimestamp(excerpt(s));
+    // `text` is the number as written, for the message.
+    let from_number = |x: f64, format: &TimestampFormat, text: &str| {
         if !x.is_finite() {
             return Err(FieldErrorKind::NotFinite(x));
         }
-        Ok(if ms {
-            x.round() as i64
+        let ms = match format {
+            TimestampFormat::UnixMs => x,
+            TimestampFormat::Auto if x.abs() >= 1e11 => x,
+            _ => x * 1000.0,
+        };
+        if (MIN_TIMESTAMP_MS as f64..=MAX_TIMESTAMP_MS as f64).contains(&ms) {
+            Ok(ms.round() as i64)
         } else {
-            (x * 1000.0).round() as i64
-        })
+            Err(FieldErrorKind::TimestampOutOfRange(excerpt(text)))
+        }
     };
     match (value, format) {
         (FieldValue::Null, _) => Err(FieldErrorKind::Empty),
-        (FieldValue::Number(x), TimestampFormat::UnixMs) => from_number(x, true),
-        (FieldValue::Number(x), TimestampFormat::UnixSecs) => from_number(x, false),
-        (FieldValue::Number(x), TimestampFormat::Auto) => from_number(x, x.abs() >= 1e11),
         (FieldValue::Number(x), TimestampFormat::Pattern(_)) => Err(bad(&x.to_string())),
+        (FieldValue::Number(x), format) => from_number(x, format, &x.to_string()),
         (FieldValue::Text(s), format) => {
             let s = s.trim();
             match format {
                 TimestampFormat::UnixMs | TimestampFormat::UnixSecs | TimestampFormat::Auto
                     if s.parse::<f64>().is_ok() =>
                 {
-                    parse_timestamp(FieldValue::Number(s.parse().unwrap_or(f64::NAN)), format)
+                    from_number(s.parse().unwrap_or(f64::NAN), format, s)
                 }
                 TimestampFormat::Auto => parse_date_text(s).ok_or_else(|| bad(s)),
                 TimestampFormat::Pattern(pattern) => {

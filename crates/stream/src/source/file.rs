@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::decode::{Decoder, FieldError, FieldErrorKind, FieldValue, Fields, Record};
+use super::decode::{Decoder, FieldError, FieldErrorKind, FieldValue, Fields, Record, excerpt};
 use super::schema::Schema;
 
 /// The layout of an input file.
@@ -29,13 +29,13 @@ impl FileFormat {
         if ["jsonl", "ndjson", "json"].contains(&ext.to_ascii_lowercase().as_str()) {
             return Ok(FileFormat::JsonLines);
         }
-        let mut header = String::new();
+        let mut header = Vec::new();
         BufReader::new(open(path)?)
-            .read_line(&mut header)
+            .read_until(b'\n', &mut header)
             .map_err(|e| InputError::file(path, InputErrorKind::Io(e.to_string())))?;
         let delimiter = [b',', b';', b'\t']
             .into_iter()
-            .max_by_key(|d| header.bytes().filter(|b| b == d).count())
+            .max_by_key(|d| header.iter().filter(|b| *b == d).count())
             .unwrap_or(b',');
         Ok(FileFormat::Csv { delimiter })
     }
@@ -93,6 +93,13 @@ pub enum InputErrorKind {
     Io(String),
     #[error("the file has no data rows")]
     Empty,
+    #[error("every row was bad and skipped: nothing to work on ({rows} rows{})", first.as_ref().map(|e| format!("; the first: {e}")).unwrap_or_default())]
+    EveryRowSkipped {
+        rows: u64,
+        first: Option<Box<InputError>>,
+    },
+    #[error("not UTF-8")]
+    NotUtf8,
     #[error("not in the header (the header has: {0})")]
     UnknownColumn(String),
     #[error("wrong column count: expected {expected}, found {found}")]
@@ -115,6 +122,8 @@ impl InputErrorKind {
         match self {
             InputErrorKind::Io(_) => "io",
             InputErrorKind::Empty => "empty_file",
+            InputErrorKind::EveryRowSkipped { .. } => "every_row_skipped",
+            InputErrorKind::NotUtf8 => "not_utf8",
             InputErrorKind::UnknownColumn(_) => "unknown_column",
             InputErrorKind::ColumnCount { .. } => "column_count",
             InputErrorKind::NotJson(_) => "not_json",
@@ -238,9 +247,7 @@ impl FileSource {
                 line: 0,
             },
             FileFormat::Csv { delimiter } => {
-                let mut reader = csv::ReaderBuilder::new()
-                    .delimiter(delimiter)
-                    .from_reader(BufReader::new(open(path)?));
+                let mut reader = csv_reader(delimiter).from_reader(BufReader::new(open(path)?));
                 let header = reader
                     .headers()
                     .map_err(|e| InputError::file(path, InputErrorKind::Io(e.to_string())))?
@@ -263,7 +270,7 @@ impl FileSource {
                         path,
                         1,
                         Some(missing.to_owned()),
-                        InputErrorKind::UnknownColumn(have),
+                        InputErrorKind::UnknownColumn(excerpt(&have)),
                     ));
                 }
                 Rows::Csv {
@@ -317,6 +324,14 @@ impl FileSource {
                 *line += 1;
                 let text = match lines.next()? {
                     Ok(text) => text,
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        return Some(Err(InputError::at(
+                            path,
+                            *line,
+                            None,
+                            InputErrorKind::NotUtf8,
+                        )));
+                    }
                     Err(e) => {
                         return Some(Err(InputError::file(
                             path,
@@ -388,6 +403,13 @@ impl Iterator for FileSource {
                     if self.rows_read == 0 {
                         return Some(Err(InputError::file(&self.path, InputErrorKind::Empty)));
                     }
+                    if self.skipped.total() == self.rows_read {
+                        let kind = InputErrorKind::EveryRowSkipped {
+                            rows: self.rows_read,
+                            first: self.skipped.first.clone().map(Box::new),
+                        };
+                        return Some(Err(InputError::file(&self.path, kind)));
+                    }
                     return None;
                 }
                 Some(Ok(row)) => {
@@ -407,6 +429,18 @@ impl Iterator for FileSource {
     }
 }
 
+/// How every CSV file is read: rows end at `\n`, and the `\r` of a CRLF
+/// file is trimmed with the rest of the whitespace around each field. (The
+/// csv crate's own CRLF handling numbers each row with the line before.)
+pub fn csv_reader(delimiter: u8) -> csv::ReaderBuilder {
+    let mut builder = csv::ReaderBuilder::new();
+    builder
+        .delimiter(delimiter)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .trim(csv::Trim::All);
+    builder
+}
+
 fn csv_error(path: &Path, error: csv::Error) -> InputError {
     let line = error.position().map(|p| p.line());
     let kind = match error.into_kind() {
@@ -416,6 +450,8 @@ fn csv_error(path: &Path, error: csv::Error) -> InputError {
             expected: expected_len,
             found: len,
         },
+        csv::ErrorKind::Utf8 { .. } => InputErrorKind::NotUtf8,
+        csv::ErrorKind::Io(e) => InputErrorKind::Io(e.to_string()),
         other => InputErrorKind::Io(format!("{other:?}")),
     };
     InputError {
@@ -467,11 +503,13 @@ pub fn csv_field(text: &str) -> String {
 }
 
 pub fn count_rows(path: &Path) -> Result<u64, InputError> {
-    let lines = BufReader::new(open(path)?).lines();
+    // Bytes, not text: a line that is not UTF-8 is the reader's to report,
+    // with its number.
+    let lines = BufReader::new(open(path)?).split(b'\n');
     let mut count = 0u64;
     for line in lines {
         let line = line.map_err(|e| InputError::file(path, InputErrorKind::Io(e.to_string())))?;
-        count += u64::from(!line.trim().is_empty());
+        count += u64::from(!line.trim_ascii().is_empty());
     }
     Ok(match FileFormat::detect(path)? {
         FileFormat::Csv { .. } => count.saturating_sub(1),
@@ -491,9 +529,7 @@ pub fn infer_schema(path: &Path, ignore: &[&str]) -> Result<Schema, InputError> 
             ),
         ));
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .from_reader(open(path)?);
+    let mut reader = csv_reader(delimiter).from_reader(open(path)?);
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| InputError::file(path, InputErrorKind::Io(e.to_string())))?
@@ -508,7 +544,7 @@ pub fn infer_schema(path: &Path, ignore: &[&str]) -> Result<Schema, InputError> 
                 path,
                 1,
                 Some("timestamp".into()),
-                InputErrorKind::UnknownColumn(header.join(", ")),
+                InputErrorKind::UnknownColumn(excerpt(&header.join(", "))),
             )
         })?;
     let features: Vec<&str> = header

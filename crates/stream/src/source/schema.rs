@@ -162,6 +162,10 @@ impl FeatureSpec {
 pub enum SchemaError {
     #[error("schema has no features")]
     NoFeatures,
+    #[error(
+        "every feature is context (hour_of_day, day_of_week or role = \"context\"): nothing is evidence, so nothing could ever be flagged"
+    )]
+    NoEvidence,
     #[error("feature name {0:?} is used twice")]
     DuplicateFeature(String),
     #[error("feature {0:?} is one_hot but has an empty vocabulary")]
@@ -228,6 +232,9 @@ impl Schema {
                     ));
                 }
             }
+        }
+        if !self.features.iter().any(FeatureSpec::is_evidence) {
+            return Err(SchemaError::NoEvidence);
         }
         Ok(())
     }
