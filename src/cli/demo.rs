@@ -15,10 +15,16 @@ pub struct DemoArgs {
     /// (librdkafka's) serves as the broker.
     #[arg(long)]
     pub brokers: Option<String>,
-    /// Longest the demo runs before its summary (it ends sooner once every
-    /// event is scored).
+    /// How long flags are shown as they arrive (the demo ends sooner once
+    /// every event is scored). Past it, the demo drains: it waits for the
+    /// rest of its events to be scored before it judges, so its figures do
+    /// not depend on the machine's speed.
     #[arg(long, default_value_t = 60)]
     pub duration_secs: u64,
+    /// Longest the drain waits; if it ends with events unscored, the
+    /// summary says how many and judges only the scored ones.
+    #[arg(long, default_value_t = DemoOptions::default().drain.as_secs())]
+    pub drain_secs: u64,
     /// Simulated pumps (sensor stream).
     #[arg(long, default_value_t = DemoOptions::default().devices)]
     pub devices: usize,
@@ -37,6 +43,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let options = DemoOptions {
         brokers: args.brokers,
         duration: Duration::from_secs(args.duration_secs),
+        drain: Duration::from_secs(args.drain_secs),
         devices: args.devices,
         accounts: args.accounts,
         seed: args.seed,
@@ -57,6 +64,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             s.detected,
             s.injected
         );
+        if s.scored < s.events {
+            println!(
+                "{:<9} {} events not scored within the drain bound; {} injected anomalies among them not judged",
+                "",
+                s.events - s.scored,
+                s.unjudged
+            );
+        }
     }
     Ok(())
 }
@@ -74,6 +89,9 @@ fn print_event(event: DemoEvent) {
         DemoEvent::Progress { scored, events } => {
             println!("... {scored} of {events} events through the detector")
         }
+        DemoEvent::Draining { scored, events } => println!(
+            "... duration reached with {scored} of {events} events scored: draining the rest before judging"
+        ),
         DemoEvent::Flag { flag, caught } => {
             let top: Vec<String> = flag
                 .top_features
