@@ -369,6 +369,9 @@ pub fn run_demo(
     Ok(summaries)
 }
 
+/// Per stream, per key: events scored and the latest one's event time.
+type ScoredUntil = BTreeMap<String, BTreeMap<String, (usize, i64)>>;
+
 /// The daemon's consumer group in the demo.
 fn run_group(options: &DemoOptions) -> String {
     format!("tidewatch-demo-{}", options.seed)
@@ -380,7 +383,7 @@ fn run_group(options: &DemoOptions) -> String {
 fn scored_until(
     brokers: &str,
     group: &str,
-) -> Result<BTreeMap<String, BTreeMap<String, (usize, i64)>>, DemoError> {
+) -> Result<ScoredUntil, DemoError> {
     #[derive(serde::Deserialize)]
     struct Event {
         timestamp: i64,
@@ -390,7 +393,7 @@ fn scored_until(
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()?;
-    let mut scored: BTreeMap<String, BTreeMap<String, (usize, i64)>> = BTreeMap::new();
+    let mut scored = ScoredUntil::new();
     for (topic, stream) in [(SENSOR_TOPIC, "pump"), (PAYMENTS_TOPIC, "payments")] {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         let mut partitions = TopicPartitionList::new();
