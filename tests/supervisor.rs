@@ -1,6 +1,6 @@
-//! A daemon thread that fails stops the whole daemon: here the producer
-//! refuses a dead letter larger than its `message.max.bytes`, the consumer
-//! thread's error reaches the supervisor, the other threads drain, and the
+//! A daemon thread that fails stops the whole daemon: here the broker
+//! refuses the daemon's dead letter (the daemon may not write to its
+//! dead-letter topic), the thread's error reaches the supervisor, the other threads drain, and the
 //! process exits non-zero with that error on its last line, instead of
 //! living on as a zombie that still answers its health checks.
 
@@ -9,6 +9,7 @@ mod support;
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use support::{DaemonProcess, FLAG_EVERY_EVENT_STREAM, flush, producer, run_config, send};
 
@@ -21,16 +22,18 @@ fn a_failing_thread_ends_the_daemon_with_its_error() {
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("stream.toml"), FLAG_EVERY_EVENT_STREAM).unwrap();
-    let config = run_config(&brokers, "supervised", None, "shutdown_timeout_secs = 5").replace(
-        "[daemon]",
-        "producer_properties = { \"message.max.bytes\" = \"1000\" }\n\n[daemon]",
-    );
+    let config = run_config(&brokers, "supervised", None, "shutdown_timeout_secs = 5");
     std::fs::write(dir.path().join("run.toml"), config).unwrap();
 
-    // Not JSON, so it is dead-lettered, and too large for the producer.
+    // Not JSON, so it is dead-lettered, and the broker refuses every
+    // message produced from now on.
     let producer = producer(&brokers);
     send(&producer, "readings", "device-1", &[b'x'; 3000]);
     flush(&producer);
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 64],
+    );
 
     let log = dir.path().join("daemon.log");
     let mut daemon = DaemonProcess::start(&dir.path().join("run.toml"), &log);
@@ -46,7 +49,7 @@ fn a_failing_thread_ends_the_daemon_with_its_error() {
         "the daemon exited with {status}; log:\n{text}"
     );
     assert!(
-        last.starts_with("tidewatch: kafka: ") && last.contains("MessageSizeTooLarge"),
+        last.starts_with("tidewatch: ") && last.contains("TopicAuthorizationFailed"),
         "last line {last:?}; log:\n{text}"
     );
 }

@@ -380,10 +380,7 @@ fn run_group(options: &DemoOptions) -> String {
 /// Per stream and key, how many events the daemon committed as done and
 /// the latest one's event time: the input topics read back up to the
 /// group's committed offsets.
-fn scored_until(
-    brokers: &str,
-    group: &str,
-) -> Result<ScoredUntil, DemoError> {
+fn scored_until(brokers: &str, group: &str) -> Result<ScoredUntil, DemoError> {
     #[derive(serde::Deserialize)]
     struct Event {
         timestamp: i64,

@@ -88,7 +88,8 @@ pub fn learn(
         series: series.len(),
     };
 
-    let fences: Vec<Fence> = series.iter().map(Series::fence).collect();
+    let unbounded = config.schema.unbounded_inputs();
+    let fences: Vec<Fence> = series.iter().map(|s| s.fence(&unbounded)).collect();
     let series: Vec<Series> = series
         .iter()
         .zip(&fences)

@@ -75,7 +75,10 @@ pub struct DaemonConfig {
     /// Events queued per worker before consumption pauses.
     #[serde(default = "default_queue_events")]
     pub queue_events: usize,
-    /// Messages larger than this go to the dead-letter topic.
+    /// Messages larger than this go to the dead-letter topic with only
+    /// their first 1 KiB. At most the producer's `message.max.bytes`
+    /// (1,000,000 unless set) less 64 KiB, so that any dead letter, which
+    /// carries a bad message whole, can be produced.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
     /// Keys idle this long are forgotten.
@@ -102,8 +105,13 @@ fn default_queue_events() -> usize {
     8192
 }
 fn default_max_message_bytes() -> usize {
-    1 << 20
+    900_000
 }
+
+/// librdkafka's default `message.max.bytes`.
+const PRODUCER_MESSAGE_MAX_BYTES: usize = 1_000_000;
+/// Room left in a dead letter for its key and headers.
+const DEAD_LETTER_OVERHEAD_BYTES: usize = 64 << 10;
 fn default_key_ttl_secs() -> u64 {
     86_400
 }
@@ -214,11 +222,70 @@ impl RunConfig {
             }
         }
         let d = &self.daemon;
-        if d.workers == 0 || d.max_batch_events == 0 || d.queue_events == 0 || d.max_keys == 0 {
-            return invalid(
-                "daemon.workers, max_batch_events, queue_events and max_keys must be positive"
-                    .into(),
-            );
+        let producer_limit = self
+            .kafka
+            .producer_properties
+            .get("message.max.bytes")
+            .or_else(|| self.kafka.properties.get("message.max.bytes"))
+            .map_or(Ok(PRODUCER_MESSAGE_MAX_BYTES), |v| {
+                v.parse::<usize>().map_err(|_| {
+                    ConfigError::Invalid(format!("message.max.bytes is not a number: {v:?}"))
+                })
+            })?;
+        let message_limit = producer_limit.saturating_sub(DEAD_LETTER_OVERHEAD_BYTES);
+        // (setting, value, in range, the range)
+        let ranges = [
+            (
+                "daemon.workers",
+                d.workers,
+                (1..=1024).contains(&d.workers),
+                "[1, 1024]".to_owned(),
+            ),
+            (
+                "daemon.max_batch_events",
+                d.max_batch_events,
+                (1..=65_536).contains(&d.max_batch_events),
+                "[1, 65536]".to_owned(),
+            ),
+            (
+                "daemon.max_batch_wait_ms",
+                d.max_batch_wait_ms as usize,
+                d.max_batch_wait_ms <= 60_000,
+                "[0, 60000]".to_owned(),
+            ),
+            (
+                "daemon.queue_events",
+                d.queue_events,
+                d.queue_events >= 1,
+                "[1, inf)".to_owned(),
+            ),
+            (
+                "daemon.max_message_bytes",
+                d.max_message_bytes,
+                (1..=message_limit).contains(&d.max_message_bytes),
+                format!("[1, {message_limit}] (message.max.bytes less 64 KiB)"),
+            ),
+            (
+                "daemon.key_ttl_secs",
+                d.key_ttl_secs as usize,
+                d.key_ttl_secs >= 1,
+                "[1, inf)".to_owned(),
+            ),
+            (
+                "daemon.max_keys",
+                d.max_keys,
+                d.max_keys >= 1,
+                "[1, inf)".to_owned(),
+            ),
+            (
+                "daemon.shutdown_timeout_secs",
+                d.shutdown_timeout_secs as usize,
+                (1..=3600).contains(&d.shutdown_timeout_secs),
+                "[1, 3600]".to_owned(),
+            ),
+        ];
+        if let Some((name, value, _, range)) = ranges.iter().find(|(_, _, ok, _)| !ok) {
+            return invalid(format!("{name} must be in {range}, got {value}"));
         }
         if self.kafka.brokers.trim().is_empty() {
             return invalid("kafka.brokers is empty".into());

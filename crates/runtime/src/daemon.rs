@@ -43,13 +43,16 @@ use tidewatch_stream::source::decode::Decoder;
 use crate::config::{RunConfig, StreamBinding};
 use crate::error::DaemonError;
 use crate::http;
+use crate::log_limit;
 use crate::metrics::Metrics;
 use crate::models::ModelProvider;
 use crate::readiness::Readiness;
 use crate::shutdown::Shutdown;
 use crate::sink::alert::{Flag, ModelRef, SourceRef};
-use crate::sink::kafka::{Outbox, Outgoing, OutgoingKind};
-use crate::source::kafka::{BadInput, ConsumerShared, InputContext, MessageDecoder};
+use crate::sink::kafka::{Failed, Outbox, Outgoing, OutgoingKind};
+use crate::source::kafka::{
+    BadInput, ConsumerShared, InputContext, MessageDecoder, OVERSIZED, OVERSIZED_EXCERPT_BYTES,
+};
 use crate::source::offsets::{OffsetTracker, SourceOffset};
 use crate::supervisor::Supervisor;
 
@@ -193,12 +196,12 @@ pub fn start(
     let readiness = Readiness::default();
 
     let (settled_tx, settled_rx) = mpsc::channel();
-    let (retry_tx, retry_rx) = mpsc::channel();
+    let (failed_tx, failed_rx) = mpsc::channel();
     let producer_config = client_config(&config, &config.kafka.producer_properties);
     let outbox = Arc::new(Outbox::new(
         &producer_config,
         settled_tx.clone(),
-        retry_tx,
+        failed_tx,
         metrics.clone(),
     )?);
 
@@ -277,7 +280,7 @@ pub fn start(
         streams,
         queues,
         outbox,
-        retries: retry_rx,
+        failed: failed_rx,
         metrics: metrics.clone(),
         shutdown: shutdown.clone(),
         shutdown_timeout: Duration::from_secs(config.daemon.shutdown_timeout_secs),
@@ -303,7 +306,7 @@ struct Input {
     streams: Arc<Vec<StreamRuntime>>,
     queues: Vec<SyncSender<WorkItem>>,
     outbox: Arc<Outbox>,
-    retries: Receiver<Box<Outgoing>>,
+    failed: Receiver<Failed>,
     metrics: Metrics,
     shutdown: Shutdown,
     shutdown_timeout: Duration,
@@ -314,27 +317,36 @@ impl Input {
         let mut serviced = Instant::now();
         while !self.shutdown.is_requested() {
             if serviced.elapsed() >= SERVICE_INTERVAL {
-                self.service();
+                self.service()?;
                 serviced = Instant::now();
             }
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
                 Some(Ok(message)) => self.handle(&message)?,
-                Some(Err(error)) => tracing::warn!(%error, "consumer error"),
+                Some(Err(error)) => log_limit::kafka_problem(
+                    tracing::Level::WARN,
+                    &format!("consumer error: {error}"),
+                ),
             }
         }
         self.drain()
     }
 
-    /// Settles what was acknowledged, stores what moved, retries failures.
-    fn service(&self) {
+    /// Settles what was acknowledged, stores what moved, retries failed
+    /// deliveries; a delivery refused for good is the thread's error.
+    fn service(&self) -> Result<(), DaemonError> {
         self.shared.apply_settled();
         self.shared.store_advanced(&self.consumer);
-        while let Ok(outgoing) = self.retries.try_recv() {
-            if let Err(error) = self.outbox.send(outgoing) {
-                tracing::error!(%error, "cannot queue a retried message");
+        while let Ok(failed) = self.failed.try_recv() {
+            if failed.is_permanent() {
+                return Err(DaemonError::Delivery {
+                    topic: failed.outgoing.topic.clone(),
+                    error: failed.error,
+                });
             }
+            self.outbox.send(failed.outgoing)?;
         }
+        Ok(())
     }
 
     fn handle(&self, message: &rdkafka::message::BorrowedMessage<'_>) -> Result<(), DaemonError> {
@@ -380,7 +392,7 @@ impl Input {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Full(returned)) => {
                     item = returned;
-                    self.service();
+                    self.service()?;
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(TrySendError::Disconnected(_)) => {
@@ -406,7 +418,7 @@ impl Input {
             at.offset,
             &bad.detail,
         );
-        let headers = vec![
+        let mut headers = vec![
             (
                 "tidewatch.reason".to_owned(),
                 bad.reason.as_bytes().to_vec(),
@@ -428,10 +440,24 @@ impl Input {
                 at.offset.to_string().into_bytes(),
             ),
         ];
+        let (mut key, mut payload) = (
+            message.key().unwrap_or_default(),
+            message.payload().unwrap_or_default(),
+        );
+        // An oversized message goes with the start of its key and payload
+        // only: whole, it could be more than the producer may send.
+        if bad.reason == OVERSIZED {
+            headers.push((
+                "tidewatch.payload_bytes".to_owned(),
+                payload.len().to_string().into_bytes(),
+            ));
+            key = &key[..key.len().min(OVERSIZED_EXCERPT_BYTES)];
+            payload = &payload[..payload.len().min(OVERSIZED_EXCERPT_BYTES)];
+        }
         let outgoing = Outgoing {
             topic: runtime.binding.dead_letter_topic.clone(),
-            key: message.key().unwrap_or_default().to_vec(),
-            payload: message.payload().unwrap_or_default().to_vec(),
+            key: key.to_vec(),
+            payload: payload.to_vec(),
             headers,
             settles: at,
             kind: OutgoingKind::DeadLetter,
@@ -450,8 +476,10 @@ impl Input {
             .shared
             .settle_until(self.shutdown_timeout, |t| t.in_flight(None) == 0);
         // Retries still queued go out with the final flush.
-        while let Ok(outgoing) = self.retries.try_recv() {
-            let _ = self.outbox.send(outgoing);
+        while let Ok(failed) = self.failed.try_recv() {
+            if !failed.is_permanent() {
+                let _ = self.outbox.send(failed.outgoing);
+            }
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if let Err(error) = self.outbox.flush(remaining) {
@@ -459,12 +487,13 @@ impl Input {
         }
         self.shared.apply_settled();
         self.shared.store_advanced(&self.consumer);
+        // None: nothing new to commit.
         let committed = match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            // NoOffset: everything stored was committed already.
-            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
+            Ok(()) => Some(true),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => None,
             Err(error) => {
                 tracing::warn!(%error, "commit at shutdown failed; uncommitted events will be re-read");
-                false
+                Some(false)
             }
         };
         let left = self
@@ -474,8 +503,10 @@ impl Input {
             .unwrap_or_else(|p| p.into_inner())
             .in_flight(None);
         let drained = settled && left == 0;
-        if drained && committed {
+        if drained && committed == Some(true) {
             tracing::info!("drained and committed");
+        } else if drained && committed.is_none() {
+            tracing::info!("drained; no new offsets to commit");
         } else if !drained {
             tracing::warn!(
                 in_flight = left,

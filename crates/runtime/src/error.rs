@@ -17,6 +17,11 @@ pub enum DaemonError {
     },
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("kafka: the broker refuses messages to {topic}: {error}")]
+    Delivery {
+        topic: String,
+        error: rdkafka::error::KafkaError,
+    },
     #[error("http: cannot listen on {address}: {message}")]
     Http { address: String, message: String },
     #[error("{0}")]

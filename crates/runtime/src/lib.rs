@@ -21,6 +21,7 @@
 //! - [`metrics`]: every Prometheus metric, declared once;
 //!   [`readiness`]: what `/readyz` checks; [`http`]: `/metrics`,
 //!   `/healthz`, `/readyz`.
+//! - [`log_limit`]: repeated Kafka errors logged once per interval.
 //! - [`shutdown`]: the stop signal; [`supervisor`]: every thread's end
 //!   stops the daemon; [`error`]: the one error type they all return.
 
@@ -28,6 +29,7 @@ pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod http;
+pub mod log_limit;
 pub mod metrics;
 pub mod models;
 pub mod readiness;

@@ -32,10 +32,10 @@ impl Series {
             .map(|(row, _)| row.to_slice().expect("standard layout"))
     }
 
-    /// The [`Fence`] of the usable rows: the values it is plausible to
-    /// learn from.
-    pub fn fence(&self) -> Fence {
-        Fence::around(self.usable_rows(), self.rows.ncols())
+    /// The [`Fence`] of the usable rows on the `unbounded` inputs: the
+    /// values it is plausible to learn from.
+    pub fn fence(&self, unbounded: &[bool]) -> Fence {
+        Fence::around(self.usable_rows(), unbounded)
     }
 
     /// This series with its rows beyond `fence` marked unusable: an absurd

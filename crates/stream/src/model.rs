@@ -26,7 +26,11 @@ impl ScoringModel {
     /// A fresh key's state, scaled from `scaler` (the model's own
     /// statistics when `None`).
     pub fn new_key_state(&self, config: &StreamConfig, scaler: Option<&ScalerStats>) -> KeyState {
-        let running = RunningScaler::from_prior(scaler.unwrap_or(&self.scaler), &config.state);
+        let running = RunningScaler::from_prior(
+            scaler.unwrap_or(&self.scaler),
+            &config.state,
+            &config.schema.unbounded_inputs(),
+        );
         let detection = DetectionState::new(self.error_tails.clone(), self.threshold.clone());
         KeyState::new(
             running,

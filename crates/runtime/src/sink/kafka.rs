@@ -1,18 +1,21 @@
 //! The producer for flags and dead letters. Every message carries the input
 //! offset it settles; the broker's acknowledgement settles it (and only
 //! then may that offset be stored). A failed delivery is retried: losing a
-//! flag would break at-least-once.
+//! flag would break at-least-once. A delivery the broker refuses for good
+//! (not authorised, too large for the topic) is the daemon's error instead:
+//! retried, it would stall every offset behind it for ever.
 
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
+use crate::log_limit;
 use crate::metrics::Metrics;
 use crate::source::offsets::SourceOffset;
 
@@ -38,14 +41,46 @@ pub enum OutgoingKind {
     DeadLetter,
 }
 
+/// A message whose delivery failed, and why.
+#[derive(Debug)]
+pub struct Failed {
+    pub outgoing: Box<Outgoing>,
+    pub error: KafkaError,
+}
+
+impl Failed {
+    /// Whether retrying cannot help: the broker refused the message for a
+    /// reason that does not pass.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self.error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+                    | RDKafkaErrorCode::MessageSizeTooLarge
+                    | RDKafkaErrorCode::InvalidRecord
+                    | RDKafkaErrorCode::PolicyViolation
+            )
+        )
+    }
+}
+
 /// Receives delivery reports on the producer's own thread.
 pub struct DeliveryContext {
     settled: Sender<SourceOffset>,
-    retries: Sender<Box<Outgoing>>,
+    failed: Sender<Failed>,
     metrics: Metrics,
 }
 
-impl ClientContext for DeliveryContext {}
+impl ClientContext for DeliveryContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_limit::client_log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        log_limit::client_error(&error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = Box<Outgoing>;
@@ -67,7 +102,10 @@ impl ProducerContext for DeliveryContext {
             Err((error, _)) => {
                 self.metrics
                     .produce_failed(&outgoing.topic, &error.to_string());
-                let _ = self.retries.send(outgoing);
+                let _ = self.failed.send(Failed {
+                    outgoing,
+                    error: error.clone(),
+                });
             }
         }
     }
@@ -82,12 +120,12 @@ impl Outbox {
     pub fn new(
         config: &ClientConfig,
         settled: Sender<SourceOffset>,
-        retries: Sender<Box<Outgoing>>,
+        failed: Sender<Failed>,
         metrics: Metrics,
     ) -> Result<Outbox, KafkaError> {
         let context = DeliveryContext {
             settled,
-            retries,
+            failed,
             metrics,
         };
         Ok(Outbox {

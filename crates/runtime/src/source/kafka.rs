@@ -6,16 +6,25 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use crate::log_limit;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::source::offsets::{OffsetTracker, SourceOffset};
 use tidewatch_stream::source::Record;
 use tidewatch_stream::source::decode::{Decoder, FieldErrorKind};
 use tidewatch_stream::source::json::JsonFields;
+
+/// The reason of a message larger than `daemon.max_message_bytes`.
+pub const OVERSIZED: &str = "oversized";
+/// How much of an oversized message's key and payload its dead letter
+/// carries.
+pub const OVERSIZED_EXCERPT_BYTES: usize = 1024;
 
 /// Why a message cannot be scored.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,12 +53,12 @@ impl MessageDecoder {
     ) -> Result<Record, BadInput> {
         let bad = |reason, detail: String| BadInput { reason, detail };
         let payload = payload.ok_or_else(|| bad("empty", "no payload".into()))?;
-        if payload.len() > self.max_message_bytes {
+        let size = payload.len() + key.map_or(0, <[u8]>::len);
+        if size > self.max_message_bytes {
             return Err(bad(
-                "oversized",
+                OVERSIZED,
                 format!(
-                    "{} bytes, more than {}",
-                    payload.len(),
+                    "{size} bytes of key and payload, more than {}",
                     self.max_message_bytes
                 ),
             ));
@@ -185,6 +194,14 @@ pub struct InputContext {
 }
 
 impl ClientContext for InputContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_limit::client_log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        log_limit::client_error(&error, reason);
+    }
+
     fn stats(&self, statistics: Statistics) {
         let broker_up = statistics.brokers.values().any(|b| b.state == "UP");
         self.shared.readiness.set_broker_up(broker_up);

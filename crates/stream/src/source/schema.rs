@@ -244,6 +244,23 @@ impl Schema {
         self.features.iter().map(FeatureSpec::width).sum()
     }
 
+    /// For each model input, whether its transform leaves it unbounded
+    /// (the number itself, its log, the gap since the previous event):
+    /// only those can carry an absurd value. One-hot and calendar inputs
+    /// lie in [-1, 1] by construction.
+    pub fn unbounded_inputs(&self) -> Vec<bool> {
+        self.features
+            .iter()
+            .flat_map(|f| {
+                let unbounded = matches!(
+                    f.transform,
+                    Transform::Identity | Transform::Log1p | Transform::SecondsSincePrevious
+                );
+                std::iter::repeat_n(unbounded, f.width())
+            })
+            .collect()
+    }
+
     /// Names of all model inputs, in order.
     pub fn input_names(&self) -> Vec<String> {
         self.features

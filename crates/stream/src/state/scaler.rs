@@ -6,10 +6,11 @@
 //! a drifting stream is followed instead of averaged away.
 //!
 //! No single event can blind a key: the running statistics learn each input
-//! winsorised to within `input_clip` standard deviations of the mean (a
-//! genuine shift still moves them, geometrically fast; an absurd reading
-//! only as much as one at the clip), and training leaves out rows beyond a
-//! series' [`Fence`].
+//! that its transform leaves unbounded winsorised to within `input_clip`
+//! standard deviations of the mean (a genuine shift still moves them,
+//! geometrically fast; an absurd reading only as much as one at the clip),
+//! and training leaves out rows beyond a series' [`Fence`]. One-hot and
+//! calendar inputs cannot be absurd, and a rare category is learned whole.
 
 use serde::{Deserialize, Serialize};
 
@@ -88,11 +89,18 @@ pub struct Fence {
 }
 
 impl Fence {
-    /// The fence of `rows` (each `width` long); open when there are none.
-    pub fn around<'a>(rows: impl IntoIterator<Item = &'a [f32]>, width: usize) -> Fence {
-        let mut columns = vec![Vec::new(); width];
+    /// The fence of `rows` on the inputs marked `unbounded` (each row as
+    /// long as the mask); open on the others, and when there are no rows.
+    /// A rare category is not absurd: bounded inputs are never fenced.
+    pub fn around<'a>(rows: impl IntoIterator<Item = &'a [f32]>, unbounded: &[bool]) -> Fence {
+        let mut columns = vec![Vec::new(); unbounded.len()];
         for row in rows {
-            for (column, &x) in columns.iter_mut().zip(row) {
+            for ((column, &x), _) in columns
+                .iter_mut()
+                .zip(row)
+                .zip(unbounded)
+                .filter(|(_, fenced)| **fenced)
+            {
                 column.push(x);
             }
         }
@@ -130,8 +138,9 @@ pub struct RunningScaler {
     count: f64,
     memory_events: f64,
     floor: Vec<f32>,
-    /// Inputs are learned winsorised to `mean ± learn_clip · std`.
-    learn_clip: f64,
+    /// Each input is learned winsorised to `mean ± learn_clip · std`
+    /// (infinite for inputs bounded by their transform).
+    learn_clip: Vec<f64>,
 }
 
 impl RunningScaler {
@@ -142,12 +151,17 @@ impl RunningScaler {
             count: 0.0,
             memory_events: memory_events as f64,
             floor: vec![STD_FLOOR_ABSOLUTE; width],
-            learn_clip: f64::INFINITY,
+            learn_clip: vec![f64::INFINITY; width],
         }
     }
 
-    /// Starts from `prior`, weighted as `scaler_prior_events` events.
-    pub fn from_prior(prior: &ScalerStats, config: &StateConfig) -> RunningScaler {
+    /// Starts from `prior`, weighted as `scaler_prior_events` events; the
+    /// inputs marked `unbounded` are learned winsorised.
+    pub fn from_prior(
+        prior: &ScalerStats,
+        config: &StateConfig,
+        unbounded: &[bool],
+    ) -> RunningScaler {
         let memory_events = config.scaler_memory_events;
         let count = config
             .scaler_prior_events
@@ -167,7 +181,16 @@ impl RunningScaler {
                 .iter()
                 .map(|&s| (s * STD_FLOOR_FRACTION).max(STD_FLOOR_ABSOLUTE))
                 .collect(),
-            learn_clip: f64::from(config.input_clip),
+            learn_clip: unbounded
+                .iter()
+                .map(|&u| {
+                    if u {
+                        f64::from(config.input_clip)
+                    } else {
+                        f64::INFINITY
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -180,7 +203,7 @@ impl RunningScaler {
             self.count = self.memory_events - 1.0;
         }
         let reach: Vec<f64> = (0..self.mean.len())
-            .map(|i| self.learn_clip * f64::from(self.std(i)))
+            .map(|i| self.learn_clip[i] * f64::from(self.std(i)))
             .collect();
         let known = self.count > 0.0;
         self.count += 1.0;
@@ -249,7 +272,7 @@ mod tests {
             scaler_memory_events: 200,
             input_clip: 50.0,
         };
-        let mut scaler = RunningScaler::from_prior(&prior, &config);
+        let mut scaler = RunningScaler::from_prior(&prior, &config, &[true]);
         let mut out = [0.0];
         scaler.transform(&[2.0], 50.0, &mut out);
         assert_eq!(out, [2.0]);
@@ -273,7 +296,7 @@ mod tests {
         };
         let config = StateConfig::default();
         let at_clip = |x: f32| {
-            let mut scaler = RunningScaler::from_prior(&prior, &config);
+            let mut scaler = RunningScaler::from_prior(&prior, &config, &[true]);
             scaler.observe(&[x]);
             scaler.stats()
         };
@@ -289,7 +312,7 @@ mod tests {
             std: vec![1.0],
             count: 1000,
         };
-        let mut scaler = RunningScaler::from_prior(&prior, &StateConfig::default());
+        let mut scaler = RunningScaler::from_prior(&prior, &StateConfig::default(), &[true]);
         for _ in 0..200 {
             scaler.observe(&[1e6]);
         }
@@ -304,14 +327,14 @@ mod tests {
         rows[50] = [1e30];
         rows[60] = [-1e30];
         rows[70] = [200.0];
-        let fence = Fence::around(rows.iter().map(|r| r.as_slice()), 1);
+        let fence = Fence::around(rows.iter().map(|r| r.as_slice()), &[true]);
         let held: Vec<bool> = rows.iter().map(|r| fence.holds(r)).collect();
         assert_eq!(held.iter().filter(|&&h| !h).count(), 2);
         assert!(!held[50] && !held[60] && held[70]);
 
         // An input that never varies keeps a change of a few per cent.
         let flat: Vec<[f32; 1]> = (0..400).map(|_| [1000.0]).collect();
-        let fence = Fence::around(flat.iter().map(|r| r.as_slice()), 1);
+        let fence = Fence::around(flat.iter().map(|r| r.as_slice()), &[true]);
         assert!(fence.holds(&[1010.0]) && !fence.holds(&[2000.0]));
     }
 }
