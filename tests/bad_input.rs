@@ -642,3 +642,132 @@ fn messages_name_the_real_line_and_quote_little() {
     let output = tidewatch(&["eval", "skab", "--data", &skab.display().to_string()]);
     refused(&output, "commas.csv", "300 rows: SKAB's protocol");
 }
+
+// Class 9: settings out of range, in every config.
+
+#[test]
+fn a_setting_out_of_its_range_is_refused_with_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "sine.csv", &sine_csv(None));
+    let scores = dir.path().join("scores.csv").display().to_string();
+    for (name, setting, message) in [
+        (
+            "quantile.toml",
+            "[detect.score]\ntail_quantile = 1.5\n",
+            "detect.score.tail_quantile must be in (0, 1), got 1.5",
+        ),
+        (
+            "nan.toml",
+            "[training]\nlearning_rate = nan\n",
+            "training.learning_rate must be in (0, inf), got NaN",
+        ),
+    ] {
+        let config = write(
+            dir.path(),
+            name,
+            &format!("[schema]\nname = 's'\nfeatures = [{{ name = 'value' }}]\n{setting}"),
+        );
+        let output = tidewatch(&[
+            "score", "--online", "--config", &config, "--input", &input, "--output", &scores,
+        ]);
+        refused(&output, name, message);
+    }
+
+    let reviews = write(
+        dir.path(),
+        "reviews.csv",
+        &tidewatch_classify::text::reviews::reviews_csv(60, 5),
+    );
+    let settings = write(dir.path(), "rnn.toml", "[rnn]\ndropout = 1.5\n");
+    let output = tidewatch(&[
+        "sentiment",
+        "train",
+        "--data",
+        &reviews,
+        "--text-column",
+        "review",
+        "--label-column",
+        "sentiment",
+        "--kind",
+        "rnn",
+        "--settings",
+        &settings,
+        "--out",
+        &dir.path().join("never").display().to_string(),
+    ]);
+    refused(
+        &output,
+        "rnn.toml",
+        "rnn.dropout must be in [0, 1), got 1.5",
+    );
+
+    write(
+        dir.path(),
+        "stream.toml",
+        "[schema]\nname = 's'\nkey_field = 'device'\nfeatures = [{ name = 'value' }]\n",
+    );
+    for (daemon, message) in [
+        ("workers = 0", "daemon.workers must be in [1, 1024], got 0"),
+        (
+            "max_message_bytes = 2000000",
+            "daemon.max_message_bytes must be in [1, 934464] (message.max.bytes less 64 KiB), got 2000000",
+        ),
+    ] {
+        let run = write(
+            dir.path(),
+            "run.toml",
+            &format!(
+                "[kafka]\nbrokers = '127.0.0.1:1'\ngroup_id = 'g'\n[daemon]\n{daemon}\n[http]\nlisten = '127.0.0.1:0'\n\
+                 [[streams]]\nconfig = 'stream.toml'\ninput_topic = 'in'\nflags_topic = 'flags'\ndead_letter_topic = 'dead'\n"
+            ),
+        );
+        refused(&tidewatch(&["run", "--config", &run]), "run.toml", message);
+    }
+}
+
+// Class 7: the daemon against a dead broker.
+
+#[test]
+fn against_a_dead_broker_the_daemon_logs_each_error_once_and_says_what_it_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "stream.toml",
+        "[schema]\nname = 's'\nkey_field = 'device'\nfeatures = [{ name = 'value' }]\n",
+    );
+    // Nothing listens on port 1.
+    let run = write(
+        dir.path(),
+        "run.toml",
+        "[kafka]\nbrokers = '127.0.0.1:1'\ngroup_id = 'g'\n[http]\nlisten = '127.0.0.1:0'\n\
+         [[streams]]\nconfig = 'stream.toml'\ninput_topic = 'in'\nflags_topic = 'flags'\ndead_letter_topic = 'dead'\n",
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(["run", "--config", &run])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for librdkafka to retry the connection dozens of times.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    // Before: about 40 lines a second, the same few errors over and over.
+    assert!(
+        log.lines().count() <= 20,
+        "{} lines:\n{log}",
+        log.lines().count()
+    );
+    assert!(
+        log.lines()
+            .last()
+            .is_some_and(|l| l.ends_with("drained; no new offsets to commit")),
+        "{log}"
+    );
+}

@@ -142,7 +142,7 @@ impl TrainArgs {
                     .get_name()
             );
         }
-        Ok(match self.kind {
+        let config = match self.kind {
             ModelKind::Baseline => KindConfig::Baseline(file.baseline.unwrap_or_default()),
             ModelKind::Rnn => {
                 let mut config = file.rnn.unwrap_or_default();
@@ -164,7 +164,12 @@ impl TrainArgs {
                 config.fine_tune_epochs = self.fine_tune_epochs.unwrap_or(config.fine_tune_epochs);
                 KindConfig::Pretrained(config)
             }
-        })
+        };
+        config.validate().map_err(|e| match &self.settings {
+            Some(path) => anyhow::anyhow!("{}: {e}", path.display()),
+            None => anyhow::anyhow!("{e}"),
+        })?;
+        Ok(config)
     }
 }
 

@@ -56,6 +56,139 @@ pub enum KindConfig {
 }
 
 impl KindConfig {
+    /// The first setting out of its range, named as in the settings file.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        let at_least_one = |n: usize| n as f64;
+        // (setting, value, in range, the range): NaN is in no range.
+        let ranges: Vec<(&str, f64, bool, &str)> = match self {
+            KindConfig::Baseline(c) => vec![
+                (
+                    "baseline.max_ngram",
+                    at_least_one(c.max_ngram),
+                    (1..=5).contains(&c.max_ngram),
+                    "[1, 5]",
+                ),
+                (
+                    "baseline.max_features",
+                    at_least_one(c.max_features),
+                    c.max_features >= 1,
+                    "[1, inf)",
+                ),
+                (
+                    "baseline.l2_penalty",
+                    c.l2_penalty,
+                    c.l2_penalty >= 0.0 && c.l2_penalty.is_finite(),
+                    "[0, inf)",
+                ),
+                (
+                    "baseline.max_iterations",
+                    c.max_iterations as f64,
+                    c.max_iterations >= 1,
+                    "[1, inf)",
+                ),
+            ],
+            KindConfig::Rnn(c) => vec![
+                (
+                    "rnn.embedding_size",
+                    at_least_one(c.embedding_size),
+                    c.embedding_size >= 1,
+                    "[1, inf)",
+                ),
+                (
+                    "rnn.hidden_size",
+                    at_least_one(c.hidden_size),
+                    c.hidden_size >= 1,
+                    "[1, inf)",
+                ),
+                (
+                    "rnn.max_vocabulary",
+                    at_least_one(c.max_vocabulary),
+                    c.max_vocabulary >= 1,
+                    "[1, inf)",
+                ),
+                (
+                    "rnn.max_tokens",
+                    at_least_one(c.max_tokens),
+                    c.max_tokens >= 1,
+                    "[1, inf)",
+                ),
+                (
+                    "rnn.dropout",
+                    c.dropout,
+                    (0.0..1.0).contains(&c.dropout),
+                    "[0, 1)",
+                ),
+                (
+                    "rnn.max_epochs",
+                    at_least_one(c.max_epochs),
+                    c.max_epochs >= 1,
+                    "[1, inf)",
+                ),
+                (
+                    "rnn.patience_epochs",
+                    at_least_one(c.patience_epochs),
+                    c.patience_epochs >= 1,
+                    "[1, inf)",
+                ),
+                (
+                    "rnn.batch_size",
+                    at_least_one(c.batch_size),
+                    c.batch_size >= 1,
+                    "[1, inf)",
+                ),
+                (
+                    "rnn.learning_rate",
+                    c.learning_rate,
+                    positive(c.learning_rate),
+                    "(0, inf)",
+                ),
+                (
+                    "rnn.validation_fraction",
+                    c.validation_fraction,
+                    (0.0..0.9).contains(&c.validation_fraction),
+                    "[0, 0.9)",
+                ),
+            ],
+            KindConfig::Pretrained(c) => vec![
+                (
+                    "pretrained.head_l2_penalty",
+                    c.head_l2_penalty,
+                    c.head_l2_penalty >= 0.0 && c.head_l2_penalty.is_finite(),
+                    "[0, inf)",
+                ),
+                (
+                    "pretrained.head_max_iterations",
+                    c.head_max_iterations as f64,
+                    c.head_max_iterations >= 1,
+                    "[1, inf)",
+                ),
+                (
+                    "pretrained.validation_fraction",
+                    c.validation_fraction,
+                    (0.0..0.9).contains(&c.validation_fraction),
+                    "[0, 0.9)",
+                ),
+                (
+                    "pretrained.fine_tune_learning_rate",
+                    c.fine_tune_learning_rate,
+                    positive(c.fine_tune_learning_rate),
+                    "(0, inf)",
+                ),
+                (
+                    "pretrained.fine_tune_batch_size",
+                    at_least_one(c.fine_tune_batch_size),
+                    c.fine_tune_batch_size >= 1,
+                    "[1, inf)",
+                ),
+            ],
+        };
+        match ranges.into_iter().find(|(_, _, ok, _)| !ok) {
+            Some((name, value, _, range)) => Err(format!("{name} must be in {range}, got {value}")),
+            None => Ok(()),
+        }
+    }
+
     pub fn kind(&self) -> ModelKind {
         match self {
             KindConfig::Baseline(_) => ModelKind::Baseline,
