@@ -108,22 +108,24 @@ fn one_absurd_reading_in_the_warm_up_changes_nothing_else() {
         );
     }
     // Beyond f32: bad input, named.
-    let input = write(dir.path(), "huge.csv", &sine_csv(Some("1e308")));
-    let output = tidewatch(&[
-        "score",
-        "--online",
-        "--config",
-        &config,
-        "--input",
-        &input,
-        "--output",
-        &dir.path().join("huge.scores.csv").display().to_string(),
-    ]);
-    refused(
-        &output,
-        "huge.csv:102",
-        "beyond the largest input a model takes",
-    );
+    for huge in ["1e308", "1e39", "-1e39"] {
+        let input = write(dir.path(), "huge.csv", &sine_csv(Some(huge)));
+        let output = tidewatch(&[
+            "score",
+            "--online",
+            "--config",
+            &config,
+            "--input",
+            &input,
+            "--output",
+            &dir.path().join("huge.scores.csv").display().to_string(),
+        ]);
+        refused(
+            &output,
+            "huge.csv:102",
+            "beyond the largest input a model takes",
+        );
+    }
 }
 
 #[test]
