@@ -402,6 +402,21 @@ fn an_image_that_claims_a_huge_size_is_refused_before_it_is_decoded() {
     // Skipped, it leaves nothing to classify: an error too.
     refused(&predict(false), "bomb.png", "every image was unreadable");
 
+    // A file of one endless line is refused before it is held in memory.
+    let endless = dir.path().join("endless.csv");
+    let mut text = String::from("timestamp,value\n1700000000,");
+    text.push_str(&"9".repeat(65 << 20));
+    std::fs::write(&endless, text).unwrap();
+    let output = tidewatch(&[
+        "score",
+        "--online",
+        "--input",
+        &endless.display().to_string(),
+        "--output",
+        &dir.path().join("scores.csv").display().to_string(),
+    ]);
+    refused(&output, "endless.csv", "line 2 is longer than 64 MiB");
+
     let config = write(dir.path(), "huge.toml", "[input]\nsize_px = 100000\n");
     let output = tidewatch(&[
         "image",

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use tidewatch_stream::source::file::csv_reader;
+use tidewatch_stream::source::file::{LineLimited, csv_reader};
 
 /// One row: its text, its label when the file has one, and where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,7 +169,7 @@ pub fn visit_file<E: From<TextDataError>>(
         path: path.to_owned(),
         message: e.to_string(),
     };
-    let file = File::open(path).map_err(io)?;
+    let file = LineLimited::new(File::open(path).map_err(io)?);
     let (mut accepted, mut skipped) = (0usize, 0usize);
     // A row's text and label, or why it could not be read; `lines` is its
     // line span: a CSV row with a quote left open runs on over the rows

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::decode::{Decoder, FieldError, FieldErrorKind, FieldValue, Fields, Record, excerpt};
@@ -164,8 +164,56 @@ impl InputError {
     }
 }
 
-fn open(path: &Path) -> Result<File, InputError> {
-    File::open(path).map_err(|e| InputError::file(path, InputErrorKind::Io(e.to_string())))
+fn open(path: &Path) -> Result<LineLimited<File>, InputError> {
+    File::open(path)
+        .map(LineLimited::new)
+        .map_err(|e| InputError::file(path, InputErrorKind::Io(e.to_string())))
+}
+
+/// Longest line an input file may have: readers hold a whole line (a CSV
+/// row, a JSON object) in memory, and a file of one endless line would
+/// take all of it.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// A reader that fails, naming the line, once a line runs past
+/// [`MAX_LINE_BYTES`] without ending.
+#[derive(Debug)]
+pub struct LineLimited<R> {
+    inner: R,
+    /// 1-based number of the line being read, and its bytes so far.
+    line: u64,
+    line_bytes: usize,
+}
+
+impl<R> LineLimited<R> {
+    pub fn new(inner: R) -> LineLimited<R> {
+        LineLimited {
+            inner,
+            line: 1,
+            line_bytes: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for LineLimited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        for chunk in buf[..read].split_inclusive(|&b| b == b'\n') {
+            self.line_bytes += chunk.len();
+            if self.line_bytes > MAX_LINE_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "line {} is longer than {} MiB",
+                    self.line,
+                    MAX_LINE_BYTES >> 20
+                )));
+            }
+            if chunk.ends_with(b"\n") {
+                self.line += 1;
+                self.line_bytes = 0;
+            }
+        }
+        Ok(read)
+    }
 }
 
 /// A decoded row and where it came from.
@@ -213,12 +261,12 @@ impl std::fmt::Display for SkippedRows {
 
 enum Rows {
     Csv {
-        reader: csv::Reader<BufReader<File>>,
+        reader: csv::Reader<BufReader<LineLimited<File>>>,
         columns: HashMap<String, usize>,
         record: csv::StringRecord,
     },
     JsonLines {
-        lines: std::io::Lines<BufReader<File>>,
+        lines: std::io::Lines<BufReader<LineLimited<File>>>,
         line: u64,
     },
 }
