@@ -45,18 +45,24 @@ impl Classifier {
 
     /// Class probabilities of each image, in the model's class order.
     pub fn probabilities(&self, images: &[image::DynamicImage]) -> Vec<Vec<f32>> {
-        if images.is_empty() {
+        let pixels: Vec<Vec<f32>> = images.iter().map(|image| self.pixels(image)).collect();
+        self.probabilities_of(&pixels)
+    }
+
+    /// An image as the network takes it: resized and normalised.
+    fn pixels(&self, image: &image::DynamicImage) -> Vec<f32> {
+        let m = &self.manifest;
+        let mut pixels = to_pixels(image, m.size_px, m.channels);
+        m.normalisation.apply(&mut pixels);
+        pixels
+    }
+
+    /// Class probabilities of images given as [`Classifier::pixels`].
+    fn probabilities_of(&self, pixels: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        if pixels.is_empty() {
             return Vec::new();
         }
         let m = &self.manifest;
-        let pixels: Vec<Vec<f32>> = images
-            .iter()
-            .map(|image| {
-                let mut pixels = to_pixels(image, m.size_px, m.channels);
-                m.normalisation.apply(&mut pixels);
-                pixels
-            })
-            .collect();
         let refs: Vec<&[f32]> = pixels.iter().map(Vec::as_slice).collect();
         let batch = image_batch(&refs, m.channels, m.size_px as usize, &self.device);
         let probabilities = self.model.probabilities(batch);
@@ -86,17 +92,18 @@ impl Classifier {
         let mut skipped = 0;
         for chunk in indices.chunks(batch_size.max(1)) {
             let mut readable = Vec::with_capacity(chunk.len());
-            let mut images = Vec::with_capacity(chunk.len());
+            let mut pixels = Vec::with_capacity(chunk.len());
             for &i in chunk {
+                // Resized as soon as decoded: one full-size image at a time.
                 match set.decode_or_skip(i, strict)? {
                     Some(image) => {
                         readable.push(i);
-                        images.push(image);
+                        pixels.push(self.pixels(&image));
                     }
                     None => skipped += 1,
                 }
             }
-            for (i, probabilities) in readable.into_iter().zip(self.probabilities(&images)) {
+            for (i, probabilities) in readable.into_iter().zip(self.probabilities_of(&pixels)) {
                 each(i, &probabilities)?;
             }
         }
