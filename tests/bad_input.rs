@@ -788,3 +788,31 @@ fn against_a_dead_broker_the_daemon_logs_each_error_once_and_says_what_it_commit
         "{log}"
     );
 }
+
+// Class 8: the main job judges only what it scored.
+
+#[test]
+fn the_demo_with_no_time_to_show_flags_still_scores_everything_before_it_judges() {
+    let output = tidewatch(&[
+        "demo",
+        "--duration-secs",
+        "0",
+        "--devices",
+        "2",
+        "--accounts",
+        "10",
+        "--http-listen",
+        "127.0.0.1:0",
+    ]);
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}{log}", stderr(&output));
+    assert!(log.contains("draining the rest before judging"), "{log}");
+    assert!(!log.contains("not scored"), "{log}");
+    for stream in ["payments", "pump"] {
+        let summary = log
+            .lines()
+            .find(|l| l.starts_with(stream) && l.contains(" events, "))
+            .unwrap_or_else(|| panic!("no summary for {stream}: {log}"));
+        assert!(summary.contains("recall"), "{summary}");
+    }
+}
