@@ -6,6 +6,7 @@
 //! - [`models`]: the learning crate's bundles and online learners, handed
 //!   to the runtime's daemon.
 //! - [`simulate`]: synthetic series with labelled anomalies.
+//! - [`corpus`]: a generated development corpus in NAB's layout.
 //! - [`jobs`]: offline batch jobs: [`jobs::train`], [`jobs::score`],
 //!   [`jobs::nab`] and [`jobs::skab`] benchmark scoring, [`jobs::demo`].
 //!
@@ -15,6 +16,7 @@
 //! `tidewatch-runtime` (the Kafka daemon) and `tidewatch-classify` (the
 //! image and text classifiers).
 
+pub mod corpus;
 pub mod jobs;
 pub mod models;
 pub mod simulate;

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. Raw flags are checked and
 //! turned into library calls here; nothing below `cli` parses arguments.
 
+pub mod corpus;
 pub mod demo;
 pub mod eval;
 pub mod image;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Write synthetic sensor or payment streams with labelled anomalies to
     /// Kafka or a file.
     Simulate(simulate::SimulateArgs),
+    /// Write a generated development corpus of labelled series in NAB's
+    /// layout, for `eval nab`.
+    Corpus(corpus::CorpusArgs),
     /// Replay a file through the streaming path and write a score per row.
     Score(score::ScoreArgs),
     /// Score labelled benchmarks (NAB, SKAB) with their published metrics.
@@ -63,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Train(args) => train::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Corpus(args) => corpus::run(args),
         Command::Score(args) => score::run(args),
         Command::Eval(command) => eval::run(command),
         Command::Image(command) => image::run(command),
