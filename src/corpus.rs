@@ -17,6 +17,7 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::jobs::nab::probationary_rows;
 use crate::simulate::standard_normal;
 
 /// A family of signals; its name is the corpus category.
@@ -128,11 +129,6 @@ pub fn generate(count: usize, seed: u64) -> Vec<CorpusSeries> {
         .collect()
 }
 
-/// NAB's probationary period: 15% of the rows, at most 750.
-fn probation(rows: usize) -> usize {
-    (rows * 15 / 100).min(750)
-}
-
 fn series(family: Family, name: String, rng: &mut StdRng) -> CorpusSeries {
     let len = if rng.random_bool(0.5) {
         rng.random_range(1_000..2_000)
@@ -152,7 +148,7 @@ fn series(family: Family, name: String, rng: &mut StdRng) -> CorpusSeries {
         1 | 2 => 2,
         _ => 1,
     };
-    let first = probation(len) + len / 20;
+    let first = probationary_rows(len) + len / 20;
     let mut anomalies: Vec<(usize, AnomalyKind)> = Vec::new();
     for k in 0..count {
         let span = (len - first) / count;
@@ -303,7 +299,7 @@ mod tests {
         for s in &corpus {
             assert!(s.values.iter().all(|v| v.is_finite()), "{}", s.name);
             for (&(at, kind), (from, to)) in s.anomalies.iter().zip(s.windows()) {
-                assert!(at > probation(s.values.len()), "{}", s.name);
+                assert!(at > probationary_rows(s.values.len()), "{}", s.name);
                 assert!(from <= at && at <= to, "{}", s.name);
                 kinds.insert(format!("{kind:?}"));
             }
