@@ -95,6 +95,10 @@ const REFIT_EVERY_PEAKS: u32 = 8;
 /// Fewest calibration peaks a tail is fitted to.
 const MIN_PEAKS: usize = 10;
 
+/// Scale of a tail whose calibration errors never varied, in standard
+/// deviations of the scaled inputs: a twentieth of one.
+const DEGENERATE_TAIL_SCALE: f64 = 0.05;
+
 /// Shape bounds: a fitted bounded tail (γ < 0) would make anything past
 /// its end point impossible, and γ ≥ 1/2 has no variance to fit moments to.
 const MAX_SHAPE: f64 = 0.45;
@@ -169,17 +173,30 @@ impl ErrorTail {
     /// Tail probability of `error`: in the body (at or below the tail
     /// threshold) it falls linearly from 1 at error 0 to the tail rate at
     /// `u`; above it follows the fitted generalised Pareto distribution.
+    ///
+    /// A tail fitted to errors that never varied (a constant signal) has no
+    /// scale: it takes [`DEGENERATE_TAIL_SCALE`], and its body reaches that
+    /// far past `u`, so that a numerical wiggle stays normal (and is learned
+    /// from) while any real change is evidence, the more the further.
     pub fn probability(&self, error: f64) -> Probability {
         let rate = self.rate.max(1.0 / (self.events.max(1) as f64 + 1.0));
-        if error <= self.threshold || self.scale <= 0.0 {
-            let reach = if self.threshold > 0.0 {
-                (error / self.threshold).min(1.0)
+        let (threshold, scale) = if self.scale > 0.0 {
+            (self.threshold, self.scale)
+        } else {
+            (
+                self.threshold + DEGENERATE_TAIL_SCALE,
+                DEGENERATE_TAIL_SCALE,
+            )
+        };
+        if error <= threshold {
+            let reach = if threshold > 0.0 {
+                (error / threshold).min(1.0)
             } else {
                 1.0
             };
             return Probability::Body(1.0 - reach * (1.0 - rate));
         }
-        let z = (error - self.threshold) / self.scale;
+        let z = (error - threshold) / scale;
         let ln_survival = if self.shape < 1e-9 {
             -z
         } else {
@@ -309,6 +326,21 @@ mod tests {
         (0..n)
             .map(|i| -((i as f64 + 0.5) / n as f64).ln())
             .collect()
+    }
+
+    #[test]
+    fn a_tail_of_errors_that_never_varied_still_grades_errors_past_it() {
+        // A constant signal: every calibration error the same, nearly 0.
+        let tail = ErrorTail::fit(&[6e-5; 2000], &ScoreConfig::default());
+        assert_eq!(tail.scale, 0.0);
+        // A numerical wiggle is normal...
+        let Probability::Body(p) = tail.probability(3e-3) else {
+            panic!("a wiggle reached the tail");
+        };
+        assert!(p > 0.9, "{p}");
+        // ... and a change is evidence, the more the further.
+        let (near, far) = (tail.probability(0.5).ln(), tail.probability(20.0).ln());
+        assert!(near < (1e-3f64).ln() && far < near - 100.0, "{near} {far}");
     }
 
     #[test]
