@@ -3,6 +3,7 @@
 //! second (librdkafka's connection errors, the consumer's error events).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,22 +34,19 @@ impl RepeatLimiter {
     /// back since it was last logged.
     pub fn admit(&self, message: &str, now: Instant) -> Option<u64> {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        match seen.get_mut(&identity(message)) {
-            Some((logged, held)) if now.duration_since(*logged) < REPEAT_INTERVAL => {
-                *held += 1;
-                None
+        let (logged, held) = match seen.entry(identity(message)) {
+            Entry::Vacant(first) => {
+                first.insert((now, 0));
+                return Some(0);
             }
-            Some((logged, held)) => {
-                let repeats = *held;
-                *logged = now;
-                *held = 0;
-                Some(repeats)
-            }
-            None => {
-                seen.insert(identity(message), (now, 0));
-                Some(0)
-            }
+            Entry::Occupied(seen) => seen.into_mut(),
+        };
+        if now.duration_since(*logged) < REPEAT_INTERVAL {
+            *held += 1;
+            return None;
         }
+        *logged = now;
+        Some(std::mem::take(held))
     }
 }
 
@@ -60,16 +58,14 @@ pub fn kafka_problem(level: tracing::Level, message: &str) {
     let Some(repeats) = KAFKA_ERRORS.admit(message, Instant::now()) else {
         return;
     };
-    let held = REPEAT_INTERVAL.as_secs();
-    match (level, repeats) {
-        (tracing::Level::ERROR, 0) => tracing::error!(target: "librdkafka", "{message}"),
-        (tracing::Level::ERROR, n) => {
-            tracing::error!(target: "librdkafka", "{message} (and {n} more like it in {held} s)")
-        }
-        (_, 0) => tracing::warn!(target: "librdkafka", "{message}"),
-        (_, n) => {
-            tracing::warn!(target: "librdkafka", "{message} (and {n} more like it in {held} s)")
-        }
+    let repeats = match repeats {
+        0 => String::new(),
+        n => format!(" (and {n} more like it in {} s)", REPEAT_INTERVAL.as_secs()),
+    };
+    if level == tracing::Level::ERROR {
+        tracing::error!(target: "librdkafka", "{message}{repeats}");
+    } else {
+        tracing::warn!(target: "librdkafka", "{message}{repeats}");
     }
 }
 

@@ -202,23 +202,22 @@ impl RunningScaler {
             self.m2.iter_mut().for_each(|m| *m *= keep);
             self.count = self.memory_events - 1.0;
         }
-        let reach: Vec<f64> = (0..self.mean.len())
-            .map(|i| self.learn_clip[i] * f64::from(self.std(i)))
-            .collect();
         let known = self.count > 0.0;
-        self.count += 1.0;
-        for (((mean, m2), &x), reach) in self.mean.iter_mut().zip(&mut self.m2).zip(row).zip(reach)
-        {
+        let count = self.count + 1.0;
+        for (i, &x) in row.iter().enumerate().take(self.mean.len()) {
+            // Winsorised by the statistics before this event.
             let x = f64::from(x);
             let x = if known {
-                x.clamp(*mean - reach, *mean + reach)
+                let reach = self.learn_clip[i] * f64::from(self.std(i));
+                x.clamp(self.mean[i] - reach, self.mean[i] + reach)
             } else {
                 x
             };
-            let delta = x - *mean;
-            *mean += delta / self.count;
-            *m2 += delta * (x - *mean);
+            let delta = x - self.mean[i];
+            self.mean[i] += delta / count;
+            self.m2[i] += delta * (x - self.mean[i]);
         }
+        self.count = count;
     }
 
     fn std(&self, i: usize) -> f32 {
