@@ -4,25 +4,12 @@
 //! a count of what was skipped), never a panic, a hang or a silent wrong
 //! answer. One test per class of the bad-input issue.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn tidewatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
+use support::{stderr, tidewatch, write};
 
 /// The command failed with exit 1 and its last line (after any warnings
 /// logged on the way) is the one error line, naming `place` and `cause`;
@@ -437,6 +424,43 @@ fn an_image_that_claims_a_huge_size_is_refused_before_it_is_decoded() {
 
 // Class 4: silent nothing.
 
+/// A SKAB file of `rows` steady rows with its columns separated by
+/// `delimiter`.
+fn skab_csv(delimiter: char, rows: usize) -> String {
+    let header = [
+        "datetime",
+        "Accelerometer1RMS",
+        "Accelerometer2RMS",
+        "Current",
+        "Pressure",
+        "Temperature",
+        "Thermocouple",
+        "Voltage",
+        "Volume Flow RateRMS",
+        "anomaly",
+        "changepoint",
+    ];
+    let mut text = header.join(&delimiter.to_string()) + "\n";
+    for i in 0..rows {
+        let time = format!("2020-03-09 10:{:02}:{:02}", i / 60, i % 60);
+        let row = [
+            &time[..],
+            "0.02",
+            "0.03",
+            "1.0",
+            "0.05",
+            "75.0",
+            "25.0",
+            "230.0",
+            "32.0",
+            "0.0",
+            "0.0",
+        ];
+        text.push_str(&(row.join(&delimiter.to_string()) + "\n"));
+    }
+    text
+}
+
 #[test]
 fn a_command_with_nothing_to_work_on_says_so() {
     let dir = tempfile::tempdir().unwrap();
@@ -478,17 +502,7 @@ fn a_command_with_nothing_to_work_on_says_so() {
     // A SKAB file too short for the protocol's 400 training rows.
     let skab = dir.path().join("skab");
     std::fs::create_dir(&skab).unwrap();
-    let mut short = String::from(
-        "datetime;Accelerometer1RMS;Accelerometer2RMS;Current;Pressure;Temperature;Thermocouple;Voltage;Volume Flow RateRMS;anomaly;changepoint\n",
-    );
-    for i in 0..300 {
-        short.push_str(&format!(
-            "2020-03-09 10:{:02}:{:02};0.02;0.03;1.0;0.05;75.0;25.0;230.0;32.0;0.0;0.0\n",
-            i / 60,
-            i % 60
-        ));
-    }
-    write(&skab, "short.csv", &short);
+    write(&skab, "short.csv", &skab_csv(';', 300));
     let output = tidewatch(&["eval", "skab", "--data", &skab.display().to_string()]);
     refused(
         &output,
@@ -645,17 +659,7 @@ fn messages_name_the_real_line_and_quote_little() {
     // A comma-separated SKAB file is read as such.
     let skab = dir.path().join("skab");
     std::fs::create_dir(&skab).unwrap();
-    let mut commas = String::from(
-        "datetime,Accelerometer1RMS,Accelerometer2RMS,Current,Pressure,Temperature,Thermocouple,Voltage,Volume Flow RateRMS,anomaly,changepoint\n",
-    );
-    for i in 0..300 {
-        commas.push_str(&format!(
-            "2020-03-09 10:{:02}:{:02},0.02,0.03,1.0,0.05,75.0,25.0,230.0,32.0,0.0,0.0\n",
-            i / 60,
-            i % 60
-        ));
-    }
-    write(&skab, "commas.csv", &commas);
+    write(&skab, "commas.csv", &skab_csv(',', 300));
     let output = tidewatch(&["eval", "skab", "--data", &skab.display().to_string()]);
     refused(&output, "commas.csv", "300 rows: SKAB's protocol");
 }

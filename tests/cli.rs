@@ -1,25 +1,12 @@
 //! The command line as a user meets it: one-line errors with a non-zero
 //! exit code, and the train -> score round trip.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn tidewatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
+use support::{stderr, tidewatch, write};
 
 fn series_csv(rows: usize, bad_line: Option<usize>) -> String {
     let mut text = String::from("timestamp,value\n");

@@ -3,18 +3,12 @@
 //! the shipped NAB settings: the whole path runs, and detection on it does
 //! not fall below what it was when the corpus was introduced.
 
-use std::process::Command;
+mod support;
 
-fn tidewatch(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+/// The standard output of a tidewatch command that succeeds.
+fn stdout_of(args: &[&str]) -> String {
+    let output = support::tidewatch(args);
+    assert!(output.status.success(), "{}", support::stderr(&output));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -22,8 +16,8 @@ fn tidewatch(args: &[&str]) -> String {
 fn a_slice_of_the_corpus_is_scored_with_nab_rules() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().display().to_string();
-    tidewatch(&["corpus", "--out", &out, "--series", "6", "--seed", "5"]);
-    let report = tidewatch(&[
+    stdout_of(&["corpus", "--out", &out, "--series", "6", "--seed", "5"]);
+    let report = stdout_of(&[
         "eval",
         "nab",
         "--data",

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -81,6 +81,25 @@ flags_topic = "flags"
 dead_letter_topic = "dead-letters"
 "#
     )
+}
+
+/// Runs the tidewatch binary with `args` and waits for it.
+pub fn tidewatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
 }
 
 /// A free TCP port on 127.0.0.1 (the listener is closed before it is used).
