@@ -17,7 +17,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tidewatch_stream::config::{ConfigError, one_line};
+use tidewatch_stream::config::{ConfigError, check_ranges, one_line};
 
 /// The daemon's whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -284,9 +284,7 @@ impl RunConfig {
                 "[1, 3600]".to_owned(),
             ),
         ];
-        if let Some((name, value, _, range)) = ranges.iter().find(|(_, _, ok, _)| !ok) {
-            return invalid(format!("{name} must be in {range}, got {value}"));
-        }
+        check_ranges(ranges).map_err(ConfigError::Invalid)?;
         if self.kafka.brokers.trim().is_empty() {
             return invalid("kafka.brokers is empty".into());
         }

@@ -28,6 +28,7 @@ use crate::text::rnn::{RnnConfig, RnnModel};
 use crate::text::tokenize::Vocabulary;
 use tidewatch_learn::fit::{Progress, TrainingSummary};
 use tidewatch_learn::model_dir::{CheckedManifest, ModelDir};
+use tidewatch_stream::config::check_ranges;
 
 pub const FORMAT_VERSION: u32 = 1;
 pub const KIND: &str = "text-classifier";
@@ -183,10 +184,7 @@ impl KindConfig {
                 ),
             ],
         };
-        match ranges.into_iter().find(|(_, _, ok, _)| !ok) {
-            Some((name, value, _, range)) => Err(format!("{name} must be in {range}, got {value}")),
-            None => Ok(()),
-        }
+        check_ranges(ranges)
     }
 
     pub fn kind(&self) -> ModelKind {

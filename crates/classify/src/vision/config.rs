@@ -25,6 +25,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use tidewatch_stream::config::check_ranges;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,9 +106,7 @@ impl ImageConfig {
                 "[0, size_px / 2)",
             ),
         ];
-        if let Some((name, value, _, range)) = ranges.iter().find(|(_, _, ok, _)| !ok) {
-            return Err(format!("{name} must be in {range}, got {value}"));
-        }
+        check_ranges(ranges)?;
         let widths = self.model.conv_channels(self.input.size_px);
         if widths.contains(&0) || self.model.dense_widths.contains(&0) {
             return Err("model.conv_channels and model.dense_widths must be positive".into());

@@ -186,9 +186,7 @@ impl StreamConfig {
                 "[2, inf)",
             ),
         ];
-        if let Some((name, value, _, range)) = ranges.into_iter().find(|(_, _, ok, _)| !ok) {
-            return invalid(format!("{name} must be in {range}, got {value}"));
-        }
+        check_ranges(ranges).map_err(ConfigError::Invalid)?;
         self.online.validate().map_err(ConfigError::Invalid)
     }
 }
@@ -206,6 +204,18 @@ pub fn one_line(message: &str) -> String {
         reason.to_owned()
     } else {
         format!("{location}: {reason}")
+    }
+}
+
+/// The first of `ranges` (setting, value, whether it is in range, the
+/// range) that is out of its range, in the words every config uses:
+/// `name must be in range, got value`. NaN is in no range.
+pub fn check_ranges<V: std::fmt::Display, R: std::fmt::Display>(
+    ranges: impl IntoIterator<Item = (&'static str, V, bool, R)>,
+) -> Result<(), String> {
+    match ranges.into_iter().find(|(_, _, ok, _)| !ok) {
+        Some((name, value, _, range)) => Err(format!("{name} must be in {range}, got {value}")),
+        None => Ok(()),
     }
 }
 
