@@ -12,6 +12,7 @@
 //! change), labelled with NAB's windows: 10% of the series' length shared
 //! among its anomalies, centred on each start.
 
+use std::io::Write;
 use std::path::Path;
 
 use rand::rngs::StdRng;
@@ -285,6 +286,20 @@ pub fn write(dir: &Path, series: &[CorpusSeries]) -> std::io::Result<()> {
         folder.join("combined_windows.json"),
         serde_json::to_string_pretty(&labels).expect("labels serialise") + "\n",
     )
+}
+
+/// Writes every series into one CSV, `series,timestamp,value`, keyed by
+/// series name: what `tidewatch train` reads to learn one model of them
+/// all (the shipped prior, `models/prior`).
+pub fn write_combined(path: &Path, series: &[CorpusSeries]) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "series,timestamp,value")?;
+    for s in series {
+        for (t, v) in s.values.iter().enumerate() {
+            writeln!(out, "{},{},{v:.6}", s.name, s.timestamp(t))?;
+        }
+    }
+    out.flush()
 }
 
 #[cfg(test)]

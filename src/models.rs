@@ -5,12 +5,25 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tidewatch_learn::bundle;
+use tidewatch_learn::bundle::{self, BundleError};
 use tidewatch_learn::online::NeuralLearners;
 use tidewatch_runtime::error::BoxError;
 use tidewatch_runtime::models::{BundledModel, ModelProvider};
+use tidewatch_stream::config::online::SHIPPED_PRIOR;
 use tidewatch_stream::learner::LearnerFactory;
+use tidewatch_stream::model::ScoringModel;
 use tidewatch_stream::source::Schema;
+
+/// The prior `online.prior` names, if it reads the inputs `schema` gives.
+pub fn load_prior(prior: &str, schema: &Schema) -> Result<Arc<ScoringModel>, BundleError> {
+    let bundle = if prior == SHIPPED_PRIOR {
+        bundle::shipped_prior()?
+    } else {
+        bundle::load(Path::new(prior))?
+    };
+    bundle.check_inputs(schema)?;
+    Ok(Arc::new(bundle.model))
+}
 
 /// Models as `tidewatch train` writes them and online mode learns them.
 #[derive(Debug, Default, Clone, Copy)]
@@ -26,6 +39,10 @@ impl ModelProvider for LearnedModels {
             version: bundle.manifest.model_version.clone(),
             model: Arc::new(bundle.model),
         })
+    }
+
+    fn prior(&self, prior: &str, schema: &Schema) -> Result<Arc<ScoringModel>, BoxError> {
+        Ok(load_prior(prior, schema)?)
     }
 
     fn learners(&self) -> Arc<dyn LearnerFactory> {

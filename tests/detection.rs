@@ -29,6 +29,7 @@ fn verdicts(series: &SensorSeries, config: StreamConfig) -> Vec<Verdict> {
         ModelSource::Online {
             warmup_events,
             learners: Arc::new(NeuralLearners),
+            prior: None,
         },
     );
     let verdicts = series

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use tidewatch::corpus::{generate, write};
+use tidewatch::corpus::{generate, write, write_combined};
 
 #[derive(Debug, Args)]
 pub struct CorpusArgs {
@@ -20,12 +20,20 @@ pub struct CorpusArgs {
     /// Seed of the generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also write every series into this one CSV (`series,timestamp,value`),
+    /// for `tidewatch train` to learn a prior from (see `models/prior`).
+    #[arg(long)]
+    pub combined: Option<PathBuf>,
 }
 
 pub fn run(args: CorpusArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.series > 0, "--series must be at least 1");
     let corpus = generate(args.series, args.seed);
     write(&args.out, &corpus).with_context(|| format!("{}: cannot write", args.out.display()))?;
+    if let Some(path) = &args.combined {
+        write_combined(path, &corpus)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
     let points: usize = corpus.iter().map(|s| s.values.len()).sum();
     let anomalies: usize = corpus.iter().map(|s| s.anomalies.len()).sum();
     println!(

@@ -4,6 +4,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::models::load_prior;
+use tidewatch_learn::bundle::BundleError;
 use tidewatch_learn::online::NeuralLearners;
 use tidewatch_stream::config::StreamConfig;
 use tidewatch_stream::learner::LearnError;
@@ -46,6 +48,8 @@ pub enum ScoreError {
     Input(#[from] InputError),
     #[error("learning online: {0}")]
     Learn(#[from] LearnError),
+    #[error("online.prior: {0}")]
+    Prior(#[from] BundleError),
 }
 
 /// Scores every row of `path`, in order, with no look-ahead: each verdict
@@ -65,9 +69,14 @@ pub fn score_file(
                 None => Some(count_rows(path)?),
             };
             let warmup_events = config.online.warmup_for(rows);
+            let prior = match &config.online.prior {
+                Some(prior) => Some(load_prior(prior, &config.schema)?),
+                None => None,
+            };
             let source = ModelSource::Online {
                 warmup_events,
                 learners: Arc::new(NeuralLearners),
+                prior,
             };
             (source, Some(warmup_events))
         }

@@ -119,6 +119,8 @@ pub enum BundleError {
     Weights { path: PathBuf, message: String },
     #[error("the bundle was trained on a different schema: {0}")]
     SchemaMismatch(String),
+    #[error("the prior reads {prior}; this stream's schema gives {stream}")]
+    InputMismatch { prior: String, stream: String },
 }
 
 /// `dir` as a bundle directory.
@@ -130,6 +132,39 @@ impl Bundle {
     /// The stream config the bundle was built with (online settings default).
     pub fn stream_config(&self) -> StreamConfig {
         self.manifest.stream_config()
+    }
+
+    /// Checks that `schema` feeds the model the inputs it was trained on,
+    /// whatever the stream, its fields and features are called: what a
+    /// prior for many streams needs.
+    pub fn check_inputs(&self, schema: &Schema) -> Result<(), BundleError> {
+        let describe = |s: &Schema| {
+            s.features
+                .iter()
+                .map(|f| {
+                    let role = if f.is_evidence() {
+                        "evidence"
+                    } else {
+                        "context"
+                    };
+                    let transform = serde_json::to_value(f.transform)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    match f.vocabulary.as_slice() {
+                        [] => format!("{transform} ({role})"),
+                        vocabulary => format!("{transform} {vocabulary:?} ({role})"),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (prior, stream) = (describe(&self.manifest.schema), describe(schema));
+        if prior == stream {
+            Ok(())
+        } else {
+            Err(BundleError::InputMismatch { prior, stream })
+        }
     }
 
     /// Checks that `schema` is the one the bundle was trained on, naming the
@@ -217,7 +252,34 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
     let manifest: Manifest = model_dir.read_manifest()?;
     let forecaster = model_dir.read_weights(&manifest.weights, FORECASTER_FILE)?;
     let autoencoder = model_dir.read_weights(&manifest.weights, AUTOENCODER_FILE)?;
-    let kernels = kernels_from(&manifest, dir, &forecaster, &autoencoder)?;
+    assemble(manifest, dir, &forecaster, &autoencoder)
+}
+
+/// Where the shipped prior's files are in the source tree, as messages name it.
+const SHIPPED_PRIOR_DIR: &str = "models/prior";
+
+/// The prior tidewatch ships for streams of one value and the hour of day
+/// (`models/prior`, built into the binary; `models/prior/README.md` says
+/// how it was trained), checked as a bundle read from disk would be.
+pub fn shipped_prior() -> Result<Bundle, BundleError> {
+    let dir = Path::new(SHIPPED_PRIOR_DIR);
+    let model_dir = bundle_dir(dir);
+    let manifest: Manifest =
+        model_dir.parse_manifest(include_str!("../../../models/prior/manifest.json"))?;
+    let forecaster = include_bytes!("../../../models/prior/forecaster.safetensors");
+    let autoencoder = include_bytes!("../../../models/prior/autoencoder.safetensors");
+    model_dir.verify_weights(&manifest.weights, FORECASTER_FILE, forecaster)?;
+    model_dir.verify_weights(&manifest.weights, AUTOENCODER_FILE, autoencoder)?;
+    assemble(manifest, dir, forecaster, autoencoder)
+}
+
+fn assemble(
+    manifest: Manifest,
+    dir: &Path,
+    forecaster: &[u8],
+    autoencoder: &[u8],
+) -> Result<Bundle, BundleError> {
+    let kernels = kernels_from(&manifest, dir, forecaster, autoencoder)?;
     let model = ScoringModel {
         kernels,
         scaler: manifest.scaler.clone(),

@@ -31,7 +31,13 @@ pub fn read_verified(path: &Path, expected: &str) -> Result<Vec<u8>, WeightFileE
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    let found = sha256_hex(&bytes);
+    verify(path, &bytes, expected)?;
+    Ok(bytes)
+}
+
+/// Refuses `bytes` (of `path`) unless their SHA-256 is `expected`.
+pub fn verify(path: &Path, bytes: &[u8], expected: &str) -> Result<(), WeightFileError> {
+    let found = sha256_hex(bytes);
     if found != expected {
         return Err(WeightFileError::Mismatch {
             path: path.to_owned(),
@@ -39,5 +45,5 @@ pub fn read_verified(path: &Path, expected: &str) -> Result<Vec<u8>, WeightFileE
             found,
         });
     }
-    Ok(bytes)
+    Ok(())
 }

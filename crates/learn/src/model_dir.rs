@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::checksum::{WeightFileError, read_verified, sha256_hex};
+use crate::checksum::{WeightFileError, read_verified, sha256_hex, verify};
 
 const MANIFEST: &str = "manifest.json";
 /// The manifest's field that holds the SHA-256 of the rest of it.
@@ -130,8 +130,15 @@ impl<'a> ModelDir<'a> {
     pub fn read_manifest<M: CheckedManifest>(&self) -> Result<M, ModelDirError> {
         let path = self.dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|e| Self::io_error(&path, e))?;
+        self.parse_manifest(&text)
+    }
+
+    /// Parses and checks the text of this directory's manifest, as
+    /// [`ModelDir::read_manifest`] does (for a manifest built into the binary).
+    pub fn parse_manifest<M: CheckedManifest>(&self, text: &str) -> Result<M, ModelDirError> {
+        let path = self.dir.join(MANIFEST);
         let mut value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| self.invalid(None, e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| self.invalid(None, e.to_string()))?;
         match value
             .get("format_version")
             .and_then(serde_json::Value::as_u64)
@@ -192,6 +199,20 @@ impl<'a> ModelDir<'a> {
             .get(name)
             .ok_or_else(|| self.invalid(None, format!("no checksum for {name}")))?;
         Ok(read_verified(&self.dir.join(name), expected)?)
+    }
+
+    /// Refuses `bytes` of the weight file `name` unless the manifest's
+    /// `checksums` vouch for them (for weights built into the binary).
+    pub fn verify_weights(
+        &self,
+        checksums: &BTreeMap<String, String>,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(), ModelDirError> {
+        let expected = checksums
+            .get(name)
+            .ok_or_else(|| self.invalid(None, format!("no checksum for {name}")))?;
+        Ok(verify(&self.dir.join(name), bytes, expected)?)
     }
 }
 

@@ -99,9 +99,19 @@ impl StreamRuntime {
                     name: name.to_string(),
                     version: "online".to_owned(),
                 };
+                let prior = match &config.online.prior {
+                    Some(prior) => Some(models.prior(prior, &config.schema).map_err(|source| {
+                        DaemonError::Model {
+                            stream: name.to_string(),
+                            source,
+                        }
+                    })?),
+                    None => None,
+                };
                 let source = ModelSource::Online {
                     warmup_events,
                     learners: models.learners(),
+                    prior,
                 };
                 (config, source, model)
             }

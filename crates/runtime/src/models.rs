@@ -26,6 +26,11 @@ pub trait ModelProvider {
     /// The bundle in `dir`, refused unless it was trained on `schema`.
     fn bundle(&self, dir: &Path, schema: &Schema) -> Result<BundledModel, BoxError>;
 
+    /// The prior new keys of an online stream start from (`online.prior`:
+    /// the shipped one or a bundle directory), refused unless it reads the
+    /// inputs `schema` gives.
+    fn prior(&self, prior: &str, schema: &Schema) -> Result<Arc<ScoringModel>, BoxError>;
+
     /// Gives each key of an online stream its learner.
     fn learners(&self) -> Arc<dyn LearnerFactory>;
 }

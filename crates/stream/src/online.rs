@@ -10,6 +10,7 @@ use ndarray::Array2;
 use crate::config::{OnlineConfig, StreamConfig};
 use crate::learner::{LearnError, Learner, Series};
 use crate::model::ScoringModel;
+use crate::state::scaler::ScalerStats;
 use crate::state::store::KeyState;
 
 /// One key's recent history and the learner that trains its model.
@@ -19,6 +20,8 @@ pub struct OnlineLearner {
     warmup_events: u64,
     /// Events observed since the last training attempt (or since the start).
     since_attempt: u64,
+    /// Events observed since the start.
+    seen: u64,
     trained: bool,
     learner: Box<dyn Learner>,
 }
@@ -44,24 +47,56 @@ impl OnlineLearner {
             capacity: config.history_events.max(warmup_events as usize),
             warmup_events,
             since_attempt: 0,
+            seen: 0,
             trained: false,
             learner,
         }
     }
 
     /// Remembers an event; `usable` is false for events judged anomalous.
+    /// Until the key's first model is trained every event is usable: a
+    /// prior's verdicts are not trusted to censor what the key learns.
     pub fn observe(&mut self, raw: &[f32], usable: bool) {
         if self.history.len() == self.capacity {
             self.history.pop_front();
         }
-        self.history.push_back((raw.to_vec(), usable));
+        self.history
+            .push_back((raw.to_vec(), usable || !self.trained));
         self.since_attempt += 1;
+        self.seen += 1;
+    }
+
+    /// Events observed since the key started.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Whether a model of the key's own has been trained.
+    pub fn trained(&self) -> bool {
+        self.trained
+    }
+
+    /// Statistics of the usable events in the history.
+    pub fn scaler_stats(&self) -> ScalerStats {
+        let width = self.history.front().map_or(0, |(raw, _)| raw.len());
+        ScalerStats::fit(
+            self.history
+                .iter()
+                .filter(|(_, usable)| *usable)
+                .map(|(raw, _)| raw.as_slice()),
+            width,
+        )
     }
 
     /// The key has no model yet and has seen enough to try: its warm-up,
     /// or, after a failed first training, another warm-up's worth.
     pub fn warmup_complete(&self) -> bool {
         !self.trained && self.since_attempt >= self.warmup_events
+    }
+
+    /// The key is due its first training or a refit.
+    pub fn learn_due(&self, config: &OnlineConfig) -> bool {
+        self.warmup_complete() || self.refit_due(config)
     }
 
     /// The key has a model and has seen `refit_every_events` since it was

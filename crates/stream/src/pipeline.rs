@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use ndarray::{Array2, ArrayView2};
 
 use crate::config::StreamConfig;
-use crate::detect::DetectorErrors;
+use crate::detect::threshold::{Threshold, ThresholdConfig};
+use crate::detect::{DetectionState, DetectorErrors};
 use crate::infer::{KernelModel, Scratch};
 use crate::learner::{LearnError, LearnerFactory};
 use crate::model::ScoringModel;
@@ -267,16 +268,26 @@ impl Evidence {
     }
 }
 
+/// Events a key starting from a prior learns its scaling from before the
+/// prior scores it; its window then fills, so its first score comes at
+/// its event number `PRIOR_SCALER_EVENTS + window_len`.
+pub const PRIOR_SCALER_EVENTS: u64 = 32;
+
+/// Events a prior's error tails weigh as for a key starting from it.
+const PRIOR_TAIL_EVENTS: u64 = 100;
+
 /// Where keys get their models.
 #[derive(Debug, Clone)]
 pub enum ModelSource {
     /// One trained model for every key.
     Bundle(Arc<ScoringModel>),
     /// Each key learns its own from its first `warmup_events` events,
-    /// with a learner from `learners`.
+    /// with a learner from `learners`; with a `prior`, it is scored by the
+    /// prior from its first events until then.
     Online {
         warmup_events: u64,
         learners: Arc<dyn LearnerFactory>,
+        prior: Option<Arc<ScoringModel>>,
     },
 }
 
@@ -428,6 +439,7 @@ impl Pipeline {
             ModelSource::Online {
                 warmup_events,
                 learners,
+                prior,
             } => {
                 let entry = self
                     .keys
@@ -453,6 +465,31 @@ impl Pipeline {
                             error,
                         }),
                     }
+                } else if let Some(prior) = prior
+                    && learner.seen() == PRIOR_SCALER_EVENTS
+                {
+                    // The prior scores in the key's own units: its first
+                    // events give the scaling, which keeps learning.
+                    let stats = learner.scaler_stats();
+                    let mut state = prior.new_key_state(&config, Some(&stats));
+                    // The prior's error tails weigh as a few events, so the
+                    // key's own errors soon dominate them; a fixed threshold
+                    // is the stream's own, not the one the prior was
+                    // trained with.
+                    let tails = prior
+                        .error_tails
+                        .iter()
+                        .map(|tail| tail.weighted_as(PRIOR_TAIL_EVENTS))
+                        .collect();
+                    let threshold = match config.detect.threshold {
+                        ThresholdConfig::Fixed { value } => Threshold::Fixed { value },
+                        _ => prior.threshold.clone(),
+                    };
+                    state.detection = DetectionState::new(tails, threshold);
+                    entry.scoring = Some(Scoring {
+                        model: prior,
+                        state: Box::new(state),
+                    });
                 }
                 Verdict::unscored(Status::Learning)
             }
@@ -531,7 +568,8 @@ impl Pipeline {
             };
             if let Some(learner) = entry.learner.as_mut() {
                 learner.observe(raw_row, learned);
-                if learner.refit_due(&config.online) {
+                if learner.learn_due(&config.online) {
+                    let refit = learner.trained();
                     match learner.learn(&config) {
                         Ok((refit_model, refit_state)) => {
                             scoring = Scoring {
@@ -541,7 +579,7 @@ impl Pipeline {
                         }
                         Err(error) => self.learn_failures.push(LearnFailure {
                             key: record.key.clone(),
-                            refit: true,
+                            refit,
                             error,
                         }),
                     }
@@ -747,6 +785,7 @@ mod tests {
             ModelSource::Online {
                 warmup_events: 3,
                 learners,
+                prior: None,
             },
         );
         // Keys a, b, c meet their learners in that order: b's refits fail.

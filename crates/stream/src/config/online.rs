@@ -26,7 +26,17 @@ pub struct OnlineConfig {
     /// Epochs of each refit (it continues from the current weights).
     #[serde(default = "default_refit_max_epochs")]
     pub refit_max_epochs: usize,
+    /// The model a new key scores with from its first events until its own
+    /// is trained: `"shipped"`, tidewatch's prior for one value and the
+    /// hour of day (trained on a generated corpus, built into the binary),
+    /// or the directory of a bundle trained on the same inputs. Unset: a
+    /// key is not scored before its warm-up ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<String>,
 }
+
+/// The value of `online.prior` that names the prior built into tidewatch.
+pub const SHIPPED_PRIOR: &str = "shipped";
 
 fn default_warmup_fraction() -> f64 {
     0.15
@@ -53,6 +63,7 @@ impl Default for OnlineConfig {
             refit_every_events: default_refit_every_events(),
             history_events: default_history_events(),
             refit_max_epochs: default_refit_max_epochs(),
+            prior: None,
         }
     }
 }

@@ -64,6 +64,11 @@ pub struct DetectionState {
     tails: Vec<ErrorTail>,
     threshold: Threshold,
     hygiene: Hygiene,
+    /// Events in a row not learned from.
+    unlearned_run: u32,
+    /// Events still to learn from whatever they score, after a run of
+    /// `relearn_after_events` unlearned ones.
+    relearn_left: u32,
 }
 
 /// What detection made of one event.
@@ -83,6 +88,8 @@ impl DetectionState {
             tails,
             threshold,
             hygiene: Hygiene::default(),
+            unlearned_run: 0,
+            relearn_left: 0,
         }
     }
 
@@ -114,7 +121,9 @@ impl DetectionState {
         let score = self.score(errors);
         let threshold = self.threshold.value();
         let judgement = self.hygiene.judge(score >= threshold, &config.hygiene);
-        let learned = !judgement.is_anomaly && score < config.score.learn_below_score;
+        let normal = !judgement.is_anomaly && score < config.score.learn_below_score;
+        let relearning = self.relearning(normal, &config.score);
+        let learned = normal || relearning;
         if learned {
             self.learn(errors, score, config);
         }
@@ -124,6 +133,32 @@ impl DetectionState {
             judgement,
             learned,
         }
+    }
+
+    /// Whether an event that is not normal is learned from all the same:
+    /// after `relearn_after_events` unlearned events in a row, the next
+    /// `relearn_after_events` are, so that a refit has a long enough run
+    /// of the new behaviour to learn it.
+    fn relearning(&mut self, normal: bool, config: &ScoreConfig) -> bool {
+        let relearn = config.relearn_after_events;
+        if relearn == 0 {
+            return false;
+        }
+        if self.relearn_left > 0 {
+            self.relearn_left -= 1;
+            return true;
+        }
+        if normal {
+            self.unlearned_run = 0;
+            return false;
+        }
+        self.unlearned_run += 1;
+        if self.unlearned_run <= relearn {
+            return false;
+        }
+        self.unlearned_run = 0;
+        self.relearn_left = relearn - 1;
+        true
     }
 
     /// Folds a normal event into the error tails and the threshold.
@@ -142,5 +177,41 @@ impl DetectionState {
 impl DetectConfig {
     pub fn validate(&self) -> Result<(), threshold::ThresholdError> {
         self.threshold.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_stuck_in_an_anomaly_relearns_for_as_long_as_it_waited() {
+        let config = DetectConfig {
+            score: ScoreConfig {
+                relearn_after_events: 3,
+                ..ScoreConfig::default()
+            },
+            ..DetectConfig::default()
+        };
+        let normal_errors: Vec<f64> = (0..500).map(|i| 0.5 + (i % 10) as f64 * 0.05).collect();
+        let tail = ErrorTail::fit(&normal_errors, &config.score);
+        let mut state =
+            DetectionState::new(vec![tail.clone(), tail], Threshold::Fixed { value: 0.5 });
+        let learned: Vec<bool> = [0.6, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 0.6, 9.0]
+            .iter()
+            .map(|&e| state.detect(&[e, e], &config).learned)
+            .collect();
+        // Normal, three anomalous events unlearned, the next three learned
+        // whatever they score, then anomalies are left out again.
+        assert_eq!(
+            learned,
+            [
+                true, false, false, false, true, true, true, false, true, false
+            ]
+        );
+        // Off by default: an anomaly is never learned from.
+        let mut state = DetectionState::new(state.tails.clone(), Threshold::Fixed { value: 0.5 });
+        let default = DetectConfig::default();
+        assert!((0..20).all(|_| !state.detect(&[50.0, 50.0], &default).learned));
     }
 }

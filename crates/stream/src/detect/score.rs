@@ -42,6 +42,13 @@ pub struct ScoreConfig {
     /// keeps only values below its alarm level as peaks).
     #[serde(default = "default_learn_below_score")]
     pub learn_below_score: f64,
+    /// A key none of whose last this many events was learned from takes
+    /// its stream's new behaviour as normal and learns from every event
+    /// until one is normal again, so a level that moved for good stops
+    /// being anomalous (0: never, for benchmarks that judge every event of
+    /// a long anomaly).
+    #[serde(default = "default_relearn_after_events")]
+    pub relearn_after_events: u32,
 }
 
 fn default_tail_quantile() -> f64 {
@@ -56,6 +63,9 @@ fn default_history_events() -> u64 {
 fn default_learn_below_score() -> f64 {
     0.5
 }
+fn default_relearn_after_events() -> u32 {
+    0
+}
 
 impl Default for ScoreConfig {
     fn default() -> Self {
@@ -64,6 +74,7 @@ impl Default for ScoreConfig {
             max_peaks: default_max_peaks(),
             history_events: default_history_events(),
             learn_below_score: default_learn_below_score(),
+            relearn_after_events: default_relearn_after_events(),
         }
     }
 }
@@ -134,6 +145,15 @@ impl ErrorTail {
         };
         tail.refit();
         tail
+    }
+
+    /// This tail, weighing as at most `events` events when it learns, so
+    /// that a key's own errors soon outweigh a tail fitted elsewhere.
+    pub fn weighted_as(&self, events: u64) -> ErrorTail {
+        ErrorTail {
+            events: self.events.min(events),
+            ..self.clone()
+        }
     }
 
     /// The first value out of its range, for a tail read from a manifest.
