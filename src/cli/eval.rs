@@ -56,6 +56,11 @@ pub struct NabArgs {
     /// Also write the online scores in NAB's results layout to this folder.
     #[arg(long, conflicts_with = "scores")]
     pub write_scores: Option<PathBuf>,
+    /// Score only the series of this category (a sub-folder of --data);
+    /// repeat for several. Leave-one-category-out tuning scores two
+    /// categories together and the third alone (scripts/nab-loco.sh).
+    #[arg(long = "category", value_name = "CATEGORY")]
+    pub categories: Vec<String>,
 }
 
 pub fn run(command: EvalCommand) -> anyhow::Result<()> {
@@ -67,6 +72,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
 
 fn run_nab(args: NabArgs) -> anyhow::Result<()> {
     let corpus = nab::load_corpus(&args.data, &args.labels)?;
+    let corpus = nab::in_categories(corpus, &args.categories)?;
     let windows: usize = corpus.iter().map(|s| s.windows.len()).sum();
     let (scores, origin) = match &args.scores {
         Some(dir) => (

@@ -135,6 +135,30 @@ pub fn load_corpus(data_dir: &Path, labels_path: &Path) -> Result<Vec<LabelledSe
         .collect()
 }
 
+/// The series of `corpus` in the given categories (the first folder of
+/// their names); all of them when none is given. A category with no
+/// series is an error naming those there are.
+pub fn in_categories(
+    corpus: Vec<LabelledSeries>,
+    categories: &[String],
+) -> Result<Vec<LabelledSeries>, NabError> {
+    if categories.is_empty() {
+        return Ok(corpus);
+    }
+    let category_of = |s: &LabelledSeries| s.name.split('/').next().unwrap_or_default().to_owned();
+    let present: std::collections::BTreeSet<String> = corpus.iter().map(category_of).collect();
+    if let Some(missing) = categories.iter().find(|c| !present.contains(*c)) {
+        return Err(NabError::Corpus(format!(
+            "no series in category {missing:?}; the categories are {}",
+            present.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(corpus
+        .into_iter()
+        .filter(|s| categories.contains(&category_of(s)))
+        .collect())
+}
+
 fn relative_name(root: &Path, path: &Path) -> String {
     let relative = path.strip_prefix(root).unwrap_or(path);
     relative
@@ -509,6 +533,27 @@ mod tests {
             timestamps_ms: (0..rows as i64).collect(),
             windows,
         }
+    }
+
+    #[test]
+    fn categories_select_series_by_their_folder() {
+        let named = |name: &str| LabelledSeries {
+            name: name.into(),
+            ..series(10, Vec::new())
+        };
+        let corpus = vec![named("a/x.csv"), named("b/y.csv"), named("c/z.csv")];
+        let names =
+            |kept: Vec<LabelledSeries>| kept.into_iter().map(|s| s.name).collect::<Vec<_>>();
+        let both = in_categories(corpus.clone(), &["a".into(), "c".into()]).unwrap();
+        assert_eq!(names(both), ["a/x.csv", "c/z.csv"]);
+        assert_eq!(names(in_categories(corpus.clone(), &[]).unwrap()).len(), 3);
+        let error = in_categories(corpus, &["d".into()])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "no series in category \"d\"; the categories are a, b, c"
+        );
     }
 
     /// A case worked by hand: 100 rows (probation 15), one window over rows
