@@ -4,9 +4,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::models::load_prior;
+use crate::models::online_models;
 use tidewatch_learn::bundle::BundleError;
-use tidewatch_learn::online::NeuralLearners;
 use tidewatch_stream::config::StreamConfig;
 use tidewatch_stream::learner::LearnError;
 use tidewatch_stream::model::ScoringModel;
@@ -69,14 +68,11 @@ pub fn score_file(
                 None => Some(count_rows(path)?),
             };
             let warmup_events = config.online.warmup_for(rows);
-            let prior = match &config.online.prior {
-                Some(prior) => Some(load_prior(prior, &config.schema)?),
-                None => None,
-            };
+            let online = online_models(&config)?;
             let source = ModelSource::Online {
                 warmup_events,
-                learners: Arc::new(NeuralLearners),
-                prior,
+                learners: online.learners,
+                prior: online.prior,
             };
             (source, Some(warmup_events))
         }

@@ -99,19 +99,16 @@ impl StreamRuntime {
                     name: name.to_string(),
                     version: "online".to_owned(),
                 };
-                let prior = match &config.online.prior {
-                    Some(prior) => Some(models.prior(prior, &config.schema).map_err(|source| {
-                        DaemonError::Model {
-                            stream: name.to_string(),
-                            source,
-                        }
-                    })?),
-                    None => None,
-                };
+                let online = models
+                    .online(&config)
+                    .map_err(|source| DaemonError::Model {
+                        stream: name.to_string(),
+                        source,
+                    })?;
                 let source = ModelSource::Online {
                     warmup_events,
-                    learners: models.learners(),
-                    prior,
+                    learners: online.learners,
+                    prior: online.prior,
                 };
                 (config, source, model)
             }

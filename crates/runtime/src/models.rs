@@ -26,11 +26,15 @@ pub trait ModelProvider {
     /// The bundle in `dir`, refused unless it was trained on `schema`.
     fn bundle(&self, dir: &Path, schema: &Schema) -> Result<BundledModel, BoxError>;
 
-    /// The prior new keys of an online stream start from (`online.prior`:
-    /// the shipped one or a bundle directory), refused unless it reads the
-    /// inputs `schema` gives.
-    fn prior(&self, prior: &str, schema: &Schema) -> Result<Arc<ScoringModel>, BoxError>;
+    /// What the keys of an online stream learn with: a learner each and,
+    /// with `online.prior` set, the prior they start from (refused unless
+    /// it reads the inputs the stream's schema gives).
+    fn online(&self, config: &StreamConfig) -> Result<OnlineModels, BoxError>;
+}
 
-    /// Gives each key of an online stream its learner.
-    fn learners(&self) -> Arc<dyn LearnerFactory>;
+/// Where the keys of an online stream get their models.
+pub struct OnlineModels {
+    pub learners: Arc<dyn LearnerFactory>,
+    /// Scores a new key until its own model is trained.
+    pub prior: Option<Arc<ScoringModel>>,
 }

@@ -4,7 +4,7 @@
 use crate::config::StreamConfig;
 use crate::detect::DetectionState;
 use crate::detect::score::ErrorTail;
-use crate::detect::threshold::Threshold;
+use crate::detect::threshold::{Threshold, ThresholdConfig};
 use crate::infer::KernelModel;
 use crate::state::scaler::{RunningScaler, ScalerStats};
 use crate::state::store::KeyState;
@@ -22,7 +22,30 @@ pub struct ScoringModel {
     pub threshold: Threshold,
 }
 
+/// Events a prior's error tails weigh as for a key starting from it.
+const PRIOR_TAIL_EVENTS: u64 = 100;
+
 impl ScoringModel {
+    /// The state of a key this model is a prior for: scaled by the key's
+    /// own first events (`stats`), with error tails that weigh as a few
+    /// events so that the key's own errors soon dominate them, and the
+    /// stream's threshold when it is fixed (not the one the prior was
+    /// trained with).
+    pub fn prior_key_state(&self, config: &StreamConfig, stats: &ScalerStats) -> KeyState {
+        let mut state = self.new_key_state(config, Some(stats));
+        let tails = self
+            .error_tails
+            .iter()
+            .map(|tail| tail.weighted_as(PRIOR_TAIL_EVENTS))
+            .collect();
+        let threshold = match config.detect.threshold {
+            ThresholdConfig::Fixed { value } => Threshold::Fixed { value },
+            _ => self.threshold.clone(),
+        };
+        state.detection = DetectionState::new(tails, threshold);
+        state
+    }
+
     /// A fresh key's state, scaled from `scaler` (the model's own
     /// statistics when `None`).
     pub fn new_key_state(&self, config: &StreamConfig, scaler: Option<&ScalerStats>) -> KeyState {

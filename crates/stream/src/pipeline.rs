@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use ndarray::{Array2, ArrayView2};
 
 use crate::config::StreamConfig;
-use crate::detect::threshold::{Threshold, ThresholdConfig};
-use crate::detect::{DetectionState, DetectorErrors};
+use crate::detect::DetectorErrors;
 use crate::infer::{KernelModel, Scratch};
 use crate::learner::{LearnError, LearnerFactory};
 use crate::model::ScoringModel;
@@ -273,9 +272,6 @@ impl Evidence {
 /// its event number `PRIOR_SCALER_EVENTS + window_len`.
 pub const PRIOR_SCALER_EVENTS: u64 = 32;
 
-/// Events a prior's error tails weigh as for a key starting from it.
-const PRIOR_TAIL_EVENTS: u64 = 100;
-
 /// Where keys get their models.
 #[derive(Debug, Clone)]
 pub enum ModelSource {
@@ -470,22 +466,7 @@ impl Pipeline {
                 {
                     // The prior scores in the key's own units: its first
                     // events give the scaling, which keeps learning.
-                    let stats = learner.scaler_stats();
-                    let mut state = prior.new_key_state(&config, Some(&stats));
-                    // The prior's error tails weigh as a few events, so the
-                    // key's own errors soon dominate them; a fixed threshold
-                    // is the stream's own, not the one the prior was
-                    // trained with.
-                    let tails = prior
-                        .error_tails
-                        .iter()
-                        .map(|tail| tail.weighted_as(PRIOR_TAIL_EVENTS))
-                        .collect();
-                    let threshold = match config.detect.threshold {
-                        ThresholdConfig::Fixed { value } => Threshold::Fixed { value },
-                        _ => prior.threshold.clone(),
-                    };
-                    state.detection = DetectionState::new(tails, threshold);
+                    let state = prior.prior_key_state(&config, &learner.scaler_stats());
                     entry.scoring = Some(Scoring {
                         model: prior,
                         state: Box::new(state),
@@ -755,6 +736,109 @@ mod tests {
                 fails_refits: *handed_out == self.failing + 1,
             })
         }
+    }
+
+    /// Trains the zero model and tells how many of the history's events
+    /// its first training was allowed to learn from.
+    #[derive(Debug, Default)]
+    struct Recording {
+        usable: Arc<Mutex<Vec<(usize, usize)>>>,
+    }
+
+    struct RecordingLearner {
+        usable: Arc<Mutex<Vec<(usize, usize)>>>,
+    }
+
+    impl Learner for RecordingLearner {
+        fn learn(
+            &mut self,
+            history: &crate::learner::Series,
+            config: &StreamConfig,
+            _max_epochs: usize,
+        ) -> Result<(ScoringModel, KeyState), LearnError> {
+            let usable = history.usable.iter().filter(|u| **u).count();
+            self.usable
+                .lock()
+                .unwrap()
+                .push((usable, history.usable.len()));
+            let model = zero_model();
+            let state = model.new_key_state(config, None);
+            Ok((model, state))
+        }
+    }
+
+    impl LearnerFactory for Recording {
+        fn learner(&self) -> Box<dyn Learner> {
+            Box::new(RecordingLearner {
+                usable: Arc::clone(&self.usable),
+            })
+        }
+    }
+
+    #[test]
+    fn a_key_is_scored_by_the_prior_until_its_own_model_is_trained() {
+        let config: StreamConfig = toml::from_str(
+            r#"
+            [schema]
+            name = "pumps"
+            [[schema.features]]
+            name = "pressure"
+            [model]
+            window_len = 2
+            burn_in_steps = 0
+            [online]
+            refit_every_events = 0
+            [detect.threshold]
+            kind = "fixed"
+            value = 0.0
+            [detect.hygiene]
+            cooldown_events = 0
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let learners = Recording::default();
+        let usable = Arc::clone(&learners.usable);
+        let prior = Arc::new(zero_model());
+        let mut pipeline = Pipeline::new(
+            Arc::new(config),
+            ModelSource::Online {
+                warmup_events: 40,
+                learners: Arc::new(learners),
+                prior: Some(Arc::clone(&prior)),
+            },
+        );
+        let statuses: Vec<Status> = (0..45)
+            .map(|i| {
+                let verdict = pipeline.process(&Record {
+                    inputs: vec![i as f32],
+                    ..record("a")
+                });
+                // A threshold of 0 flags every scored event.
+                assert_eq!(verdict.flag, verdict.status == Status::Scored, "event {i}");
+                verdict.status
+            })
+            .collect();
+        // 32 events learn the key's scaling, the prior's window of 2 is full
+        // at the 34th, the prior scores until the warm-up of 40 ends, and the key's own
+        // model goes on (from a fresh state here: this learner replays no
+        // history, so its window fills again).
+        let expected: Vec<Status> = (0..45)
+            .map(|i| match i {
+                0..32 => Status::Learning,
+                32 | 40 => Status::Warming,
+                _ => Status::Scored,
+            })
+            .collect();
+        assert_eq!(statuses, expected);
+        let own = pipeline.key_model("a").unwrap();
+        assert!(
+            !Arc::ptr_eq(&own, &prior),
+            "still the prior after the warm-up"
+        );
+        // The first training learned from all 40 events, although the
+        // prior flagged the last seven.
+        assert_eq!(*usable.lock().unwrap(), [(40, 40)]);
     }
 
     #[test]
