@@ -129,8 +129,9 @@ fn the_compose_file_is_valid_and_matches_the_daemon_config() {
     );
     let dockerfile = std::fs::read_to_string(repo("deploy/docker/Dockerfile")).unwrap();
     // No Docker engine runs here: at least the build stage must copy
-    // everything the workspace's manifest names.
-    for path in ["src", "crates", "benches", "examples"] {
+    // everything the workspace's manifest names, and the shipped prior
+    // the binary embeds.
+    for path in ["src", "crates", "benches", "examples", "models"] {
         assert!(
             dockerfile.contains(&format!("\nCOPY {path} {path}\n")),
             "the Dockerfile's build stage does not copy {path}/"
