@@ -9,7 +9,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{stderr, tidewatch, write};
+use support::{score_online, stderr, tidewatch, write};
 
 /// The command failed with exit 1 and its last line (after any warnings
 /// logged on the way) is the one error line, naming `place` and `cause`;
@@ -75,9 +75,7 @@ fn one_absurd_reading_in_the_warm_up_changes_nothing_else() {
         let input = write(dir.path(), &format!("{name}.csv"), &sine_csv(reading));
         let scores = dir.path().join(format!("{name}.scores.csv"));
         let scores = scores.display().to_string();
-        let output = tidewatch(&[
-            "score", "--online", "--config", &config, "--input", &input, "--output", &scores,
-        ]);
+        let output = score_online(&config, &input, &scores);
         assert!(output.status.success(), "{}", stderr(&output));
         anomalies(&scores)
     };
@@ -97,16 +95,11 @@ fn one_absurd_reading_in_the_warm_up_changes_nothing_else() {
     // Beyond f32: bad input, named.
     for huge in ["1e308", "1e39", "-1e39"] {
         let input = write(dir.path(), "huge.csv", &sine_csv(Some(huge)));
-        let output = tidewatch(&[
-            "score",
-            "--online",
-            "--config",
+        let output = score_online(
             &config,
-            "--input",
             &input,
-            "--output",
             &dir.path().join("huge.scores.csv").display().to_string(),
-        ]);
+        );
         refused(
             &output,
             "huge.csv:102",
@@ -494,9 +487,7 @@ fn a_command_with_nothing_to_work_on_says_so() {
         "[schema]\nname = 's'\nfeatures = [{ name = 'hour', transform = 'hour_of_day' }]\n",
     );
     let input = write(dir.path(), "sine.csv", &sine_csv(None));
-    let output = tidewatch(&[
-        "score", "--online", "--config", &config, "--input", &input, "--output", &scores,
-    ]);
+    let output = score_online(&config, &input, &scores);
     refused(&output, "calendar.toml", "nothing could ever be flagged");
 
     // A SKAB file too short for the protocol's 400 training rows.
@@ -688,9 +679,7 @@ fn a_setting_out_of_its_range_is_refused_with_the_range() {
             name,
             &format!("[schema]\nname = 's'\nfeatures = [{{ name = 'value' }}]\n{setting}"),
         );
-        let output = tidewatch(&[
-            "score", "--online", "--config", &config, "--input", &input, "--output", &scores,
-        ]);
+        let output = score_online(&config, &input, &scores);
         refused(&output, name, message);
     }
 

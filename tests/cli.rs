@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{stderr, tidewatch, write};
+use support::{score_online, stderr, tidewatch, write};
 
 fn series_csv(rows: usize, bad_line: Option<usize>) -> String {
     let mut text = String::from("timestamp,value\n");
@@ -54,16 +54,7 @@ fn a_bad_config_is_one_line() {
         "[schema]\nname = 's'\nfeatures = [{ name = 'value', transform = 'cube' }]\n",
     );
     let output_path = dir.path().join("out.csv").display().to_string();
-    let output = tidewatch(&[
-        "score",
-        "--online",
-        "--config",
-        &config,
-        "--input",
-        &input,
-        "--output",
-        &output_path,
-    ]);
+    let output = score_online(&config, &input, &output_path);
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
     assert_eq!(message.lines().count(), 1, "{message}");

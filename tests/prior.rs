@@ -105,16 +105,7 @@ fn new_keys_flag_an_anomaly_by_their_100th_event_from_the_shipped_prior() {
     }
     let input = support::write(dir.path(), "keys.csv", &csv);
     let output = dir.path().join("scores.csv");
-    let run = support::tidewatch(&[
-        "score",
-        "--online",
-        "--config",
-        &config,
-        "--input",
-        &input,
-        "--output",
-        &output.display().to_string(),
-    ]);
+    let run = support::score_online(&config, &input, &output.display().to_string());
     assert!(run.status.success(), "{}", support::stderr(&run));
 
     // Per key: the index of each event that was scored, and of each flag.

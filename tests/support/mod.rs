@@ -91,6 +91,13 @@ pub fn tidewatch(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `tidewatch score --online --config CONFIG --input INPUT --output OUTPUT`.
+pub fn score_online(config: &str, input: &str, output: &str) -> Output {
+    tidewatch(&[
+        "score", "--online", "--config", config, "--input", input, "--output", output,
+    ])
+}
+
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

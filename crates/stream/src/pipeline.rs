@@ -694,6 +694,13 @@ mod tests {
         }
     }
 
+    /// What the test learners train: the zero model and a fresh key state.
+    fn zero_model_and_state(config: &StreamConfig) -> (ScoringModel, KeyState) {
+        let model = zero_model();
+        let state = model.new_key_state(config, None);
+        (model, state)
+    }
+
     /// Hands out learners in turn; the `failing`-th fails every refit.
     #[derive(Debug)]
     struct Learners {
@@ -721,9 +728,7 @@ mod tests {
                 });
             }
             self.trained = true;
-            let model = zero_model();
-            let state = model.new_key_state(config, None);
-            Ok((model, state))
+            Ok(zero_model_and_state(config))
         }
     }
 
@@ -761,9 +766,7 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push((usable, history.usable.len()));
-            let model = zero_model();
-            let state = model.new_key_state(config, None);
-            Ok((model, state))
+            Ok(zero_model_and_state(config))
         }
     }
 
