@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use tidewatch::jobs::score::Models;
 use tidewatch::jobs::{nab, skab};
 use tidewatch_stream::parallel::parallel_map;
 
@@ -121,10 +122,11 @@ fn run_skab(args: SkabArgs) -> anyhow::Result<()> {
         Some(path) => super::load_config(path)?,
         None => skab::default_config(),
     };
+    let models = Models::online(&config)?;
     let files = skab::labelled_files(&args.data)?;
     let started = std::time::Instant::now();
     let results = parallel_map(&files, args.threads, |file| {
-        skab::evaluate_file(file, &args.data, &config)
+        skab::evaluate_file(file, &args.data, &config, &models)
     })?;
     let mut total = skab::Confusion::default();
     println!("{:<24} {:>6} {:>8} {:>8}", "file", "F1", "FAR", "MAR");

@@ -51,7 +51,8 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
                 Some(path) => super::load_config(path)?,
                 None => StreamConfig::for_schema(infer_schema(&args.input, &[])?),
             };
-            (config, Models::Online)
+            let models = Models::online(&config)?;
+            (config, models)
         }
     };
     let scored = score_file(&args.input, Arc::new(config), &models, args.read.options())?;

@@ -465,21 +465,23 @@ pub fn online_scores(
     config: &StreamConfig,
     threads: usize,
 ) -> Result<Vec<Vec<f64>>, ScoreError> {
+    let models = Models::online(config)?;
     parallel_map(corpus, threads, |series| {
-        score_series_online(series, config)
+        score_series_online(series, config, &models)
     })
 }
 
 fn score_series_online(
     series: &LabelledSeries,
     config: &StreamConfig,
+    models: &Models,
 ) -> Result<Vec<f64>, ScoreError> {
     let config = config.clone();
     let read = ReadOptions {
         time_order: TimeOrder::FileOrder,
         ..ReadOptions::default()
     };
-    let scored = score_file(&series.path, Arc::new(config), &Models::Online, read)?;
+    let scored = score_file(&series.path, Arc::new(config), models, read)?;
     Ok(scored
         .rows
         .iter()

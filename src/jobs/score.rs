@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::models::online_models;
 use tidewatch_learn::bundle::BundleError;
+use tidewatch_runtime::models::OnlineModels;
 use tidewatch_stream::config::StreamConfig;
 use tidewatch_stream::learner::LearnError;
 use tidewatch_stream::model::ScoringModel;
@@ -18,9 +19,18 @@ use tidewatch_stream::source::file::{
 #[derive(Debug, Clone)]
 pub enum Models {
     Bundle(Arc<ScoringModel>),
-    /// Each key learns online; the warm-up derives from the file's length
-    /// unless the config fixes it.
-    Online,
+    /// Each key learns online (from the prior until then, if there is
+    /// one); the warm-up derives from the file's length unless the config
+    /// fixes it.
+    Online(OnlineModels),
+}
+
+impl Models {
+    /// Online learning as `config` sets it up, its prior read and checked
+    /// once for every file scored with it.
+    pub fn online(config: &StreamConfig) -> Result<Models, BundleError> {
+        Ok(Models::Online(online_models(config)?))
+    }
 }
 
 /// One input row's verdict.
@@ -62,17 +72,16 @@ pub fn score_file(
 ) -> Result<ScoredFile, ScoreError> {
     let (source, warmup_events) = match models {
         Models::Bundle(model) => (ModelSource::Bundle(Arc::clone(model)), None),
-        Models::Online => {
+        Models::Online(online) => {
             let rows = match config.online.warmup_events {
                 Some(_) => None,
                 None => Some(count_rows(path)?),
             };
             let warmup_events = config.online.warmup_for(rows);
-            let online = online_models(&config)?;
             let source = ModelSource::Online {
                 warmup_events,
-                learners: online.learners,
-                prior: online.prior,
+                learners: Arc::clone(&online.learners),
+                prior: online.prior.clone(),
             };
             (source, Some(warmup_events))
         }

@@ -170,12 +170,14 @@ fn read_labels(path: &Path) -> Result<Option<Vec<bool>>, SkabError> {
     Ok(Some(labels))
 }
 
-/// Scores one file online (trained on its first [`TRAIN_ROWS`] rows,
-/// whatever `config` says of the warm-up) and counts its test rows.
+/// Scores one file online with `models` (built for `config`; trained on
+/// its first [`TRAIN_ROWS`] rows, whatever `config` says of the warm-up)
+/// and counts its test rows.
 pub fn evaluate_file(
     path: &Path,
     data_dir: &Path,
     config: &StreamConfig,
+    models: &Models,
 ) -> Result<FileResult, SkabError> {
     let labels = read_labels(path)?.unwrap_or_default();
     if labels.len() <= TRAIN_ROWS {
@@ -189,12 +191,7 @@ pub fn evaluate_file(
     }
     let mut config = config.clone();
     config.online.warmup_events = Some(TRAIN_ROWS as u64);
-    let scored = score_file(
-        path,
-        Arc::new(config),
-        &Models::Online,
-        ReadOptions::default(),
-    )?;
+    let scored = score_file(path, Arc::new(config), models, ReadOptions::default())?;
     let mut confusion = Confusion::default();
     for (row, &actual) in scored.rows.iter().zip(&labels).skip(TRAIN_ROWS) {
         confusion.add(row.verdict.is_anomaly, actual);

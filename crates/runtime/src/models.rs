@@ -33,6 +33,7 @@ pub trait ModelProvider {
 }
 
 /// Where the keys of an online stream get their models.
+#[derive(Debug, Clone)]
 pub struct OnlineModels {
     pub learners: Arc<dyn LearnerFactory>,
     /// Scores a new key until its own model is trained.
