@@ -12,7 +12,7 @@ use tidewatch_learn::train::{Learned, learn};
 use tidewatch_stream::config::StreamConfig;
 use tidewatch_stream::learner::{LearnError, Series};
 use tidewatch_stream::source::file::{FileSource, InputError, ReadOptions, SkippedRows};
-use tidewatch_stream::state::store::EventClock;
+use tidewatch_stream::state::store::KeyInputs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -64,22 +64,24 @@ pub fn read_series(
 ) -> Result<(Vec<Series>, SkippedRows), InputError> {
     let schema = &config.schema;
     let width = schema.input_width();
-    let gap_slots = schema.since_previous_slots();
+    let keyed = schema.keyed_inputs();
     let mut order: Vec<String> = Vec::new();
-    let mut by_key: HashMap<String, (EventClock, Vec<f32>)> = HashMap::new();
+    let mut by_key: HashMap<String, (KeyInputs, Vec<f32>)> = HashMap::new();
     let mut source = FileSource::open(input, schema.clone(), read)?;
     for row in source.by_ref() {
         let record = row?.record;
-        let (clock, values) = by_key.entry(record.key.clone()).or_insert_with(|| {
+        let (key_inputs, values) = by_key.entry(record.key.clone()).or_insert_with(|| {
             order.push(record.key.clone());
-            (EventClock::default(), Vec::new())
+            (KeyInputs::default(), Vec::new())
         });
-        let gap = clock.log_seconds_since_previous(record.timestamp_ms);
-        let mut inputs = record.inputs;
-        for &slot in &gap_slots {
-            inputs[slot] = gap;
-        }
-        values.extend(inputs);
+        let start = values.len();
+        values.resize(start + width, 0.0);
+        key_inputs.fill(
+            record.timestamp_ms,
+            &record.inputs,
+            &keyed,
+            &mut values[start..],
+        );
     }
     let skipped = source.skipped().clone();
     let series = order

@@ -151,8 +151,12 @@ impl Bundle {
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default();
+                    let smoothing = f
+                        .smoothing_events
+                        .map(|span| format!(" averaged over {span} events"))
+                        .unwrap_or_default();
                     match f.vocabulary.as_slice() {
-                        [] => format!("{transform} ({role})"),
+                        [] => format!("{transform}{smoothing} ({role})"),
                         vocabulary => format!("{transform} {vocabulary:?} ({role})"),
                     }
                 })

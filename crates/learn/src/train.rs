@@ -96,10 +96,12 @@ pub fn learn(
         .map(|(s, fence)| s.within(fence))
         .collect();
     let series = series.as_slice();
-    let prior = ScalerStats::fit(series.iter().flat_map(Series::usable_rows), inputs);
+    let keyed = config.schema.keyed_inputs();
+    let prior = ScalerStats::fit(series.iter().flat_map(Series::usable_rows), inputs)
+        .scaled_like_sources(&keyed);
     let per_series: Vec<ScalerStats> = series
         .iter()
-        .map(|s| ScalerStats::fit(s.usable_rows(), inputs))
+        .map(|s| ScalerStats::fit(s.usable_rows(), inputs).scaled_like_sources(&keyed))
         .collect();
     let scaled: Vec<Array2<f32>> = series
         .iter()

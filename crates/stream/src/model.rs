@@ -52,7 +52,7 @@ impl ScoringModel {
         let running = RunningScaler::from_prior(
             scaler.unwrap_or(&self.scaler),
             &config.state,
-            &config.schema.unbounded_inputs(),
+            &config.schema,
         );
         let detection = DetectionState::new(self.error_tails.clone(), self.threshold.clone());
         KeyState::new(

@@ -19,8 +19,9 @@ use crate::infer::{KernelModel, Scratch};
 use crate::learner::{LearnError, LearnerFactory};
 use crate::model::ScoringModel;
 use crate::online::OnlineLearner;
+use crate::source::schema::KeyedInputs;
 use crate::source::{Record, Schema};
-use crate::state::store::{EventClock, Evicted, KeyState, KeyStore};
+use crate::state::store::{Evicted, KeyInputs, KeyState, KeyStore};
 
 /// Where a verdict stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,16 +308,14 @@ struct Scoring {
 
 /// An event of a key that has a model, on its way through a batch.
 struct Member {
-    /// Position of the record in the batch.
+    /// Position of the record in the batch (and of its row of inputs).
     index: usize,
     scoring: Scoring,
-    /// `ln(1 + seconds)` since the key's previous event.
-    gap: f32,
 }
 
 #[derive(Default)]
 struct KeyEntry {
-    clock: EventClock,
+    inputs: KeyInputs,
     scoring: Option<Scoring>,
     learner: Option<OnlineLearner>,
 }
@@ -325,7 +324,7 @@ struct KeyEntry {
 pub struct Pipeline {
     config: Arc<StreamConfig>,
     source: ModelSource,
-    since_previous_slots: Vec<usize>,
+    keyed_inputs: KeyedInputs,
     input_owner: Vec<usize>,
     evidence: Evidence,
     keys: KeyStore<KeyEntry>,
@@ -337,7 +336,7 @@ impl Pipeline {
     pub fn new(config: Arc<StreamConfig>, source: ModelSource) -> Pipeline {
         let schema = &config.schema;
         Pipeline {
-            since_previous_slots: schema.since_previous_slots(),
+            keyed_inputs: schema.keyed_inputs(),
             input_owner: schema.input_owner(),
             evidence: Evidence::of(schema),
             config,
@@ -387,27 +386,45 @@ impl Pipeline {
     pub fn process_batch(&mut self, records: &[Record]) -> Vec<Verdict> {
         self.keys.set_now(Instant::now());
         let mut verdicts: Vec<Option<Verdict>> = vec![None; records.len()];
+        // Every event's model inputs, keyed ones filled in, in batch order.
+        let width = self.config.schema.input_width();
+        let mut raw = Array2::zeros((records.len(), width));
         for wave in waves(records) {
             // Keys that score, grouped by the model they share.
             let mut groups: HashMap<usize, Vec<Member>> = HashMap::new();
             for index in wave {
                 let record = &records[index];
                 let entry = self.keys.get_or_insert_with(&record.key, KeyEntry::default);
-                let gap = entry.clock.log_seconds_since_previous(record.timestamp_ms);
+                let row = raw.row_mut(index).into_slice().expect("contiguous");
+                entry
+                    .inputs
+                    .fill(record.timestamp_ms, &record.inputs, &self.keyed_inputs, row);
+                if entry.scoring.is_none()
+                    && let ModelSource::Bundle(model) = &self.source
+                {
+                    let state = Box::new(model.new_key_state(&self.config, None));
+                    entry.scoring = Some(Scoring {
+                        model: Arc::clone(model),
+                        state,
+                    });
+                }
                 match entry.scoring.take() {
                     Some(scoring) => {
                         let group = Arc::as_ptr(&scoring.model) as usize;
-                        groups.entry(group).or_default().push(Member {
-                            index,
-                            scoring,
-                            gap,
-                        });
+                        groups
+                            .entry(group)
+                            .or_default()
+                            .push(Member { index, scoring });
                     }
-                    None => verdicts[index] = Some(self.learn_or_start(record, gap)),
+                    None => {
+                        let row = raw.row(index);
+                        let row = row.as_slice().expect("contiguous");
+                        verdicts[index] = Some(self.learn_online(record, row));
+                    }
                 }
             }
             for (_, members) in groups {
-                self.score_group(records, members, &mut verdicts);
+                self.score_group(records, raw.view(), members, &mut verdicts);
             }
         }
         verdicts
@@ -416,70 +433,60 @@ impl Pipeline {
             .collect()
     }
 
-    /// A key without a model: start it from the bundle, or learn from the
-    /// event (online), training its model once the warm-up is complete.
-    fn learn_or_start(&mut self, record: &Record, gap: f32) -> Verdict {
+    /// A key without a model (online: bundle keys start with one) learns
+    /// from the event, its model trained once the warm-up is complete.
+    fn learn_online(&mut self, record: &Record, raw: &[f32]) -> Verdict {
         let config = Arc::clone(&self.config);
-        match self.source.clone() {
-            ModelSource::Bundle(model) => {
-                let state = Box::new(model.new_key_state(&config, None));
-                let group = vec![Member {
-                    index: 0,
-                    scoring: Scoring { model, state },
-                    gap,
-                }];
-                let mut verdict = vec![None];
-                self.score_group(std::slice::from_ref(record), group, &mut verdict);
-                verdict.pop().flatten().expect("scored")
-            }
-            ModelSource::Online {
-                warmup_events,
-                learners,
-                prior,
-            } => {
-                let entry = self
-                    .keys
-                    .get_mut(&record.key)
-                    .expect("entry created by process_batch");
-                let learner = entry.learner.get_or_insert_with(|| {
-                    OnlineLearner::new(warmup_events, &config.online, learners.learner())
-                });
-                let mut raw = vec![0.0; record.inputs.len()];
-                fill_raw(record, gap, &self.since_previous_slots, &mut raw);
-                learner.observe(&raw, true);
-                if learner.warmup_complete() {
-                    match learner.learn(&config) {
-                        Ok((model, state)) => {
-                            entry.scoring = Some(Scoring {
-                                model: Arc::new(model),
-                                state: Box::new(state),
-                            });
-                        }
-                        Err(error) => self.learn_failures.push(LearnFailure {
-                            key: record.key.clone(),
-                            refit: false,
-                            error,
-                        }),
-                    }
-                } else if let Some(prior) = prior
-                    && learner.seen() == PRIOR_SCALER_EVENTS
-                {
-                    // The prior scores in the key's own units: its first
-                    // events give the scaling, which keeps learning.
-                    let state = prior.prior_key_state(&config, &learner.scaler_stats());
+        let ModelSource::Online {
+            warmup_events,
+            learners,
+            prior,
+        } = self.source.clone()
+        else {
+            unreachable!("bundle keys start with the bundle's model");
+        };
+        let entry = self
+            .keys
+            .get_mut(&record.key)
+            .expect("entry created by process_batch");
+        let learner = entry.learner.get_or_insert_with(|| {
+            OnlineLearner::new(warmup_events, &config.online, learners.learner())
+        });
+        learner.observe(raw, true);
+        if learner.warmup_complete() {
+            match learner.learn(&config) {
+                Ok((model, state)) => {
                     entry.scoring = Some(Scoring {
-                        model: prior,
+                        model: Arc::new(model),
                         state: Box::new(state),
                     });
                 }
-                Verdict::unscored(Status::Learning)
+                Err(error) => self.learn_failures.push(LearnFailure {
+                    key: record.key.clone(),
+                    refit: false,
+                    error,
+                }),
             }
+        } else if let Some(prior) = prior
+            && learner.seen() == PRIOR_SCALER_EVENTS
+        {
+            // The prior scores in the key's own units: its first events
+            // give the scaling, which keeps learning.
+            let state = prior.prior_key_state(&config, &learner.scaler_stats());
+            entry.scoring = Some(Scoring {
+                model: prior,
+                state: Box::new(state),
+            });
         }
+        Verdict::unscored(Status::Learning)
     }
 
+    /// Scores the events of `members`, keys that share one model; `batch_raw`
+    /// holds the whole batch's model inputs, a row per record.
     fn score_group(
         &mut self,
         records: &[Record],
+        batch_raw: ArrayView2<f32>,
         members: Vec<Member>,
         verdicts: &mut [Option<Verdict>],
     ) {
@@ -490,13 +497,7 @@ impl Pipeline {
         let mut states = Vec::with_capacity(members.len());
         let mut indices = Vec::with_capacity(members.len());
         for (b, member) in members.into_iter().enumerate() {
-            let row = raw.row_mut(b).into_slice().expect("contiguous");
-            fill_raw(
-                &records[member.index],
-                member.gap,
-                &self.since_previous_slots,
-                row,
-            );
+            raw.row_mut(b).assign(&batch_raw.row(member.index));
             states.push(member.scoring.state);
             indices.push(member.index);
         }
@@ -600,14 +601,6 @@ impl Pipeline {
         ranked.sort_by(|a, b| b.share.total_cmp(&a.share));
         ranked.truncate(self.config.detect.top_features);
         ranked
-    }
-}
-
-/// Writes the record's inputs into `out` with the per-key slots filled in.
-fn fill_raw(record: &Record, gap: f32, since_previous_slots: &[usize], out: &mut [f32]) {
-    out.copy_from_slice(&record.inputs);
-    for &slot in since_previous_slots {
-        out[slot] = gap;
     }
 }
 

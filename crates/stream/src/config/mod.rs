@@ -257,7 +257,7 @@ mod tests {
         let end = start + readme[start..].find("```").unwrap();
         let config: StreamConfig = toml::from_str(&readme[start..end]).unwrap();
         config.validate().unwrap();
-        assert_eq!(config.schema.input_width(), 1 + 4 + 2 + 1);
+        assert_eq!(config.schema.input_width(), 1 + 1 + 4 + 2 + 1);
     }
 
     #[test]

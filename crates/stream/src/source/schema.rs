@@ -71,6 +71,35 @@ pub struct FeatureSpec {
     /// evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// Feed the models, instead of the transformed value, its exponentially
+    /// weighted moving average over about this many of the key's events
+    /// (span; weight `2 / (span + 1)`): a slower view of a field, on which a
+    /// drift or a level that a short window of raw values hides stands out.
+    /// `identity` and `log1p` only, next to an unsmoothed feature reading
+    /// the same field the same way (its source): the average is scaled by
+    /// its source's statistics, in the value's own units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoothing_events: Option<u32>,
+}
+
+/// Model inputs that a key's earlier events shape, filled per key (see
+/// `state::store::KeyInputs`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyedInputs {
+    /// Inputs that take `ln(1 + seconds)` since the key's previous event.
+    pub since_previous: Vec<usize>,
+    /// Inputs that take a moving average of their value.
+    pub smoothed: Vec<Smoothed>,
+}
+
+/// An input fed the moving average of another's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Smoothed {
+    pub input: usize,
+    /// The input with the same value unsmoothed, whose statistics scale it.
+    pub source: usize,
+    /// Weight of each new event in the average.
+    pub weight: f64,
 }
 
 /// What a feature's errors mean.
@@ -174,6 +203,14 @@ pub enum SchemaError {
     UnexpectedVocabulary(String),
     #[error("feature {0:?} reads field {1:?}, which is also the {2} field")]
     FieldClash(String, String, &'static str),
+    #[error(
+        "feature {0:?}: smoothing_events must be at least 2 and needs transform identity or log1p, got {1} with {2:?}"
+    )]
+    BadSmoothing(String, u32, Transform),
+    #[error(
+        "feature {0:?} is smoothed, but no unsmoothed feature reads field {1:?} with the same transform to scale it by"
+    )]
+    SmoothingWithoutSource(String, String),
 }
 
 impl Schema {
@@ -190,6 +227,7 @@ impl Schema {
                     name: (*f).to_owned(),
                     field: None,
                     transform: Transform::Identity,
+                    smoothing_events: None,
                     vocabulary: Vec::new(),
                     role: None,
                 })
@@ -214,6 +252,22 @@ impl Schema {
                     return Err(SchemaError::UnexpectedVocabulary(feature.name.clone()));
                 }
                 _ => {}
+            }
+            if let Some(span) = feature.smoothing_events
+                && (span < 2
+                    || !matches!(feature.transform, Transform::Identity | Transform::Log1p))
+            {
+                return Err(SchemaError::BadSmoothing(
+                    feature.name.clone(),
+                    span,
+                    feature.transform,
+                ));
+            }
+            if feature.smoothing_events.is_some() && self.source_of(feature).is_none() {
+                return Err(SchemaError::SmoothingWithoutSource(
+                    feature.name.clone(),
+                    feature.field().to_owned(),
+                ));
             }
             if feature.transform.reads_field() {
                 let field = feature.field();
@@ -279,17 +333,47 @@ impl Schema {
             .collect()
     }
 
-    /// Model inputs filled per key with the seconds since its previous event.
-    pub fn since_previous_slots(&self) -> Vec<usize> {
-        let mut slot = 0;
-        let mut slots = Vec::new();
-        for feature in &self.features {
+    /// The model inputs that depend on the key's earlier events (of a
+    /// validated schema).
+    pub fn keyed_inputs(&self) -> KeyedInputs {
+        let mut keyed = KeyedInputs::default();
+        for (feature, input) in self.features.iter().zip(self.first_inputs()) {
             if feature.transform == Transform::SecondsSincePrevious {
-                slots.push(slot);
+                keyed.since_previous.push(input);
             }
-            slot += feature.width();
+            if let Some(span) = feature.smoothing_events {
+                let source = self.source_of(feature).expect("validated schema");
+                keyed.smoothed.push(Smoothed {
+                    input,
+                    source: self.first_inputs()[source],
+                    weight: 2.0 / (f64::from(span) + 1.0),
+                });
+            }
         }
-        slots
+        keyed
+    }
+
+    /// Each feature's first model input.
+    fn first_inputs(&self) -> Vec<usize> {
+        self.features
+            .iter()
+            .scan(0, |next, f| {
+                let first = *next;
+                *next += f.width();
+                Some(first)
+            })
+            .collect()
+    }
+
+    /// The index of the unsmoothed feature that reads a smoothed feature's
+    /// field the same way.
+    fn source_of(&self, smoothed: &FeatureSpec) -> Option<usize> {
+        self.features.iter().position(|f| {
+            f.smoothing_events.is_none()
+                && f.transform == smoothed.transform
+                && f.transform.reads_field()
+                && f.field() == smoothed.field()
+        })
     }
 
     /// For each model input, whether its errors count as evidence.
@@ -365,7 +449,13 @@ mod tests {
             ]
         );
         assert_eq!(schema.input_owner(), [0, 1, 1, 1, 2, 2, 3, 4, 4]);
-        assert_eq!(schema.since_previous_slots(), [6]);
+        assert_eq!(
+            schema.keyed_inputs(),
+            KeyedInputs {
+                since_previous: vec![6],
+                smoothed: vec![]
+            }
+        );
         assert_eq!(
             schema.measured_inputs(),
             [true, true, true, true, false, false, true, true, true]
@@ -373,6 +463,56 @@ mod tests {
         assert_eq!(
             schema.required_fields(),
             ["account", "ts", "amount", "country"]
+        );
+    }
+
+    #[test]
+    fn a_smoothed_feature_reads_a_numeric_field() {
+        let text = |transform: &str, span: u32| {
+            format!(
+                r#"
+                name = "sensors"
+                [[features]]
+                name = "level"
+                [[features]]
+                name = "level_slow"
+                field = "level"
+                transform = "{transform}"
+                smoothing_events = {span}
+                "#
+            )
+        };
+        let schema = parse(&text("identity", 9));
+        schema.validate().unwrap();
+        assert_eq!(
+            schema.keyed_inputs(),
+            KeyedInputs {
+                since_previous: vec![],
+                smoothed: vec![Smoothed {
+                    input: 1,
+                    source: 0,
+                    weight: 0.2
+                }]
+            }
+        );
+        for (transform, span) in [("identity", 1), ("one_hot", 9), ("hour_of_day", 9)] {
+            let mut schema = parse(&text(transform, span));
+            if transform == "one_hot" {
+                schema.features[1].vocabulary = vec!["a".into()];
+            }
+            assert!(
+                matches!(schema.validate(), Err(SchemaError::BadSmoothing(..))),
+                "{transform} {span}"
+            );
+        }
+        // The source reads the field the same way: log1p averages need a
+        // log1p source.
+        assert_eq!(
+            parse(&text("log1p", 9)).validate(),
+            Err(SchemaError::SmoothingWithoutSource(
+                "level_slow".into(),
+                "level".into()
+            ))
         );
     }
 

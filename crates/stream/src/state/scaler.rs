@@ -14,6 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::source::Schema;
+use crate::source::schema::KeyedInputs;
 use crate::state::StateConfig;
 
 /// Mean and standard deviation of each input, as saved in a bundle.
@@ -65,6 +67,18 @@ impl ScalerStats {
             scaler.observe(row);
         }
         scaler.stats()
+    }
+
+    /// These statistics with each smoothed input given its source's, so
+    /// that a moving average is measured in the units of the value it
+    /// averages (its own spread is far smaller, and over a key's first
+    /// events next to none).
+    pub fn scaled_like_sources(mut self, keyed: &KeyedInputs) -> ScalerStats {
+        for smoothed in &keyed.smoothed {
+            self.mean[smoothed.input] = self.mean[smoothed.source];
+            self.std[smoothed.input] = self.std[smoothed.source];
+        }
+        self
     }
 }
 
@@ -141,6 +155,9 @@ pub struct RunningScaler {
     /// Each input is learned winsorised to `mean ± learn_clip · std`
     /// (infinite for inputs bounded by their transform).
     learn_clip: Vec<f64>,
+    /// The input whose statistics scale each input: itself, or for a
+    /// smoothed input its source (see [`ScalerStats::scaled_like_sources`]).
+    scaled_by: Vec<usize>,
 }
 
 impl RunningScaler {
@@ -152,16 +169,19 @@ impl RunningScaler {
             memory_events: memory_events as f64,
             floor: vec![STD_FLOOR_ABSOLUTE; width],
             learn_clip: vec![f64::INFINITY; width],
+            scaled_by: (0..width).collect(),
         }
     }
 
     /// Starts from `prior`, weighted as `scaler_prior_events` events; the
-    /// inputs marked `unbounded` are learned winsorised.
-    pub fn from_prior(
-        prior: &ScalerStats,
-        config: &StateConfig,
-        unbounded: &[bool],
-    ) -> RunningScaler {
+    /// inputs `schema` leaves unbounded are learned winsorised, and its
+    /// smoothed inputs are scaled like their sources.
+    pub fn from_prior(prior: &ScalerStats, config: &StateConfig, schema: &Schema) -> RunningScaler {
+        let unbounded = schema.unbounded_inputs();
+        let mut scaled_by: Vec<usize> = (0..prior.mean.len()).collect();
+        for smoothed in schema.keyed_inputs().smoothed {
+            scaled_by[smoothed.input] = smoothed.source;
+        }
         let memory_events = config.scaler_memory_events;
         let count = config
             .scaler_prior_events
@@ -191,6 +211,7 @@ impl RunningScaler {
                     }
                 })
                 .collect(),
+            scaled_by,
         }
     }
 
@@ -231,15 +252,20 @@ impl RunningScaler {
 
     /// Standardises `row` into `out`, clipped to `±clip`.
     pub fn transform(&self, row: &[f32], clip: f32, out: &mut [f32]) {
-        for (i, (o, &x)) in out.iter_mut().zip(row).enumerate() {
-            *o = ((x - self.mean[i] as f32) / self.std(i)).clamp(-clip, clip);
+        for ((o, &x), &j) in out.iter_mut().zip(row).zip(&self.scaled_by) {
+            *o = ((x - self.mean[j] as f32) / self.std(j)).clamp(-clip, clip);
         }
     }
 
+    /// The statistics each input is scaled with.
     pub fn stats(&self) -> ScalerStats {
         ScalerStats {
-            mean: self.mean.iter().map(|&m| m as f32).collect(),
-            std: (0..self.mean.len()).map(|i| self.std(i)).collect(),
+            mean: self
+                .scaled_by
+                .iter()
+                .map(|&j| self.mean[j] as f32)
+                .collect(),
+            std: self.scaled_by.iter().map(|&j| self.std(j)).collect(),
             count: self.count as u64,
         }
     }
@@ -249,6 +275,11 @@ impl RunningScaler {
 mod tests {
     use super::*;
 
+    /// A schema of one unbounded input.
+    fn one_value() -> Schema {
+        Schema::identity("s", "timestamp", &["x"])
+    }
+
     #[test]
     fn fits_mean_and_std() {
         let rows = [[1.0f32, 10.0], [3.0, 10.0], [5.0, 10.0]];
@@ -257,6 +288,47 @@ mod tests {
         assert!((stats.std[0] - (8.0f32 / 3.0).sqrt()).abs() < 1e-6);
         assert_eq!(stats.std[1], STD_FLOOR_ABSOLUTE);
         assert_eq!(stats.count, 3);
+    }
+
+    #[test]
+    fn a_moving_average_is_scaled_like_the_value_it_averages() {
+        let schema: Schema = toml::from_str(
+            r#"
+            name = "s"
+            [[features]]
+            name = "x"
+            [[features]]
+            name = "x_slow"
+            field = "x"
+            smoothing_events = 64
+            "#,
+        )
+        .unwrap();
+        let own = ScalerStats {
+            mean: vec![0.0, 5.0],
+            std: vec![2.0, 0.01],
+            count: 32,
+        };
+        let tied = own.scaled_like_sources(&schema.keyed_inputs());
+        assert_eq!(
+            (tied.mean.clone(), tied.std.clone()),
+            (vec![0.0, 0.0], vec![2.0, 2.0])
+        );
+        let mut scaler = RunningScaler::from_prior(&tied, &StateConfig::default(), &schema);
+        // The average stays put while the value swings: its own spread
+        // shrinks, the value's does not, and the value's scales both.
+        for i in 0..5000 {
+            let x = if i % 2 == 0 { 2.0 } else { -2.0 };
+            scaler.observe(&[x, 0.0]);
+        }
+        let mut out = [0.0; 2];
+        scaler.transform(&[4.0, 1.0], 50.0, &mut out);
+        assert!(
+            (out[0] - 2.0).abs() < 1e-3 && (out[1] - 0.5).abs() < 1e-3,
+            "{out:?}"
+        );
+        let std = scaler.stats().std;
+        assert!((std[0] - 2.0).abs() < 1e-3 && std[1] == std[0], "{std:?}");
     }
 
     #[test]
@@ -271,7 +343,7 @@ mod tests {
             scaler_memory_events: 200,
             input_clip: 50.0,
         };
-        let mut scaler = RunningScaler::from_prior(&prior, &config, &[true]);
+        let mut scaler = RunningScaler::from_prior(&prior, &config, &one_value());
         let mut out = [0.0];
         scaler.transform(&[2.0], 50.0, &mut out);
         assert_eq!(out, [2.0]);
@@ -295,7 +367,7 @@ mod tests {
         };
         let config = StateConfig::default();
         let at_clip = |x: f32| {
-            let mut scaler = RunningScaler::from_prior(&prior, &config, &[true]);
+            let mut scaler = RunningScaler::from_prior(&prior, &config, &one_value());
             scaler.observe(&[x]);
             scaler.stats()
         };
@@ -311,7 +383,7 @@ mod tests {
             std: vec![1.0],
             count: 1000,
         };
-        let mut scaler = RunningScaler::from_prior(&prior, &StateConfig::default(), &[true]);
+        let mut scaler = RunningScaler::from_prior(&prior, &StateConfig::default(), &one_value());
         for _ in 0..200 {
             scaler.observe(&[1e6]);
         }

@@ -8,6 +8,7 @@ use foldhash::HashMapExt;
 use super::scaler::RunningScaler;
 use super::window::Window;
 use crate::detect::DetectionState;
+use crate::source::schema::KeyedInputs;
 
 /// One key's state between events.
 #[derive(Debug, Clone)]
@@ -40,16 +41,52 @@ impl KeyState {
     }
 }
 
-/// A key's last event time, for the seconds-since-previous transform.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EventClock {
+/// What a key remembers of its earlier events to fill its
+/// [`KeyedInputs`]: the last event time (seconds since previous) and the
+/// moving averages of its smoothed features.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyInputs {
     last_timestamp_ms: Option<i64>,
+    /// One per smoothed input; empty until the key's first event. Double
+    /// precision: a single-precision average of values near 10^6 would move
+    /// in steps of 0.06.
+    averages: Vec<f64>,
 }
 
-impl EventClock {
+impl KeyInputs {
+    /// Writes an event's model inputs into `out`: its decoded `inputs`
+    /// with the keyed ones filled in from this key's history, which takes
+    /// the event in. Every event counts, normal or not, as for a raw value.
+    pub fn fill(
+        &mut self,
+        timestamp_ms: i64,
+        inputs: &[f32],
+        keyed: &KeyedInputs,
+        out: &mut [f32],
+    ) {
+        out.copy_from_slice(inputs);
+        if !keyed.since_previous.is_empty() {
+            let gap = self.log_seconds_since_previous(timestamp_ms);
+            for &slot in &keyed.since_previous {
+                out[slot] = gap;
+            }
+        }
+        if self.averages.is_empty() {
+            self.averages = keyed
+                .smoothed
+                .iter()
+                .map(|s| f64::from(out[s.input]))
+                .collect();
+        }
+        for (average, smoothed) in self.averages.iter_mut().zip(&keyed.smoothed) {
+            *average += smoothed.weight * (f64::from(out[smoothed.input]) - *average);
+            out[smoothed.input] = *average as f32;
+        }
+    }
+
     /// Seconds since this key's previous event as `ln(1 + s)`, recording
     /// this event's time. Out-of-order events count as 0 s.
-    pub fn log_seconds_since_previous(&mut self, timestamp_ms: i64) -> f32 {
+    fn log_seconds_since_previous(&mut self, timestamp_ms: i64) -> f32 {
         let gap_ms = self
             .last_timestamp_ms
             .map_or(0, |previous| (timestamp_ms - previous).max(0));
@@ -147,6 +184,7 @@ impl<T> KeyStore<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::schema::Smoothed;
 
     #[test]
     fn forgets_idle_keys_then_the_least_recent() {
@@ -177,10 +215,27 @@ mod tests {
     }
 
     #[test]
-    fn measures_gaps_in_log_seconds() {
-        let mut state = EventClock::default();
-        assert_eq!(state.log_seconds_since_previous(10_000), 0.0);
-        assert!((state.log_seconds_since_previous(19_000) - 10f32.ln()).abs() < 1e-6);
-        assert_eq!(state.log_seconds_since_previous(5_000), 0.0);
+    fn fills_gaps_in_log_seconds_and_moving_averages() {
+        // Inputs: a value, its moving average (weight 0.5), the gap.
+        let keyed = KeyedInputs {
+            since_previous: vec![2],
+            smoothed: vec![Smoothed {
+                input: 1,
+                source: 0,
+                weight: 0.5,
+            }],
+        };
+        let mut state = KeyInputs::default();
+        let mut out = [0.0; 3];
+        let mut fill = |t: i64, x: f32| {
+            state.fill(t, &[x, x, 0.0], &keyed, &mut out);
+            out
+        };
+        assert_eq!(fill(10_000, 4.0), [4.0, 4.0, 0.0]);
+        let [x, average, gap] = fill(19_000, 8.0);
+        assert_eq!((x, average), (8.0, 6.0));
+        assert!((gap - 10f32.ln()).abs() < 1e-6);
+        // Time going backwards counts as no gap; the average moves on.
+        assert_eq!(fill(5_000, 2.0), [2.0, 4.0, 0.0]);
     }
 }
