@@ -92,6 +92,19 @@ pub struct KeyedInputs {
     pub smoothed: Vec<Smoothed>,
 }
 
+impl KeyedInputs {
+    /// For each of `width` inputs, the input whose statistics scale it:
+    /// itself, or for a smoothed input its source, so that a moving average
+    /// is measured in the units of the value it averages.
+    pub fn scaled_by(&self, width: usize) -> Vec<usize> {
+        let mut scaled_by: Vec<usize> = (0..width).collect();
+        for smoothed in &self.smoothed {
+            scaled_by[smoothed.input] = smoothed.source;
+        }
+        scaled_by
+    }
+}
+
 /// An input fed the moving average of another's value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Smoothed {
@@ -337,7 +350,8 @@ impl Schema {
     /// validated schema).
     pub fn keyed_inputs(&self) -> KeyedInputs {
         let mut keyed = KeyedInputs::default();
-        for (feature, input) in self.features.iter().zip(self.first_inputs()) {
+        let first_inputs = self.first_inputs();
+        for (feature, &input) in self.features.iter().zip(&first_inputs) {
             if feature.transform == Transform::SecondsSincePrevious {
                 keyed.since_previous.push(input);
             }
@@ -345,7 +359,7 @@ impl Schema {
                 let source = self.source_of(feature).expect("validated schema");
                 keyed.smoothed.push(Smoothed {
                     input,
-                    source: self.first_inputs()[source],
+                    source: first_inputs[source],
                     weight: 2.0 / (f64::from(span) + 1.0),
                 });
             }

@@ -73,12 +73,13 @@ impl ScalerStats {
     /// that a moving average is measured in the units of the value it
     /// averages (its own spread is far smaller, and over a key's first
     /// events next to none).
-    pub fn scaled_like_sources(mut self, keyed: &KeyedInputs) -> ScalerStats {
-        for smoothed in &keyed.smoothed {
-            self.mean[smoothed.input] = self.mean[smoothed.source];
-            self.std[smoothed.input] = self.std[smoothed.source];
+    pub fn scaled_like_sources(self, keyed: &KeyedInputs) -> ScalerStats {
+        let scaled_by = keyed.scaled_by(self.mean.len());
+        ScalerStats {
+            mean: scaled_by.iter().map(|&j| self.mean[j]).collect(),
+            std: scaled_by.iter().map(|&j| self.std[j]).collect(),
+            count: self.count,
         }
-        self
     }
 }
 
@@ -155,8 +156,7 @@ pub struct RunningScaler {
     /// Each input is learned winsorised to `mean ± learn_clip · std`
     /// (infinite for inputs bounded by their transform).
     learn_clip: Vec<f64>,
-    /// The input whose statistics scale each input: itself, or for a
-    /// smoothed input its source (see [`ScalerStats::scaled_like_sources`]).
+    /// The input whose statistics scale each input ([`KeyedInputs::scaled_by`]).
     scaled_by: Vec<usize>,
 }
 
@@ -178,10 +178,7 @@ impl RunningScaler {
     /// smoothed inputs are scaled like their sources.
     pub fn from_prior(prior: &ScalerStats, config: &StateConfig, schema: &Schema) -> RunningScaler {
         let unbounded = schema.unbounded_inputs();
-        let mut scaled_by: Vec<usize> = (0..prior.mean.len()).collect();
-        for smoothed in schema.keyed_inputs().smoothed {
-            scaled_by[smoothed.input] = smoothed.source;
-        }
+        let scaled_by = schema.keyed_inputs().scaled_by(prior.mean.len());
         let memory_events = config.scaler_memory_events;
         let count = config
             .scaler_prior_events
