@@ -34,7 +34,7 @@ use tidewatch_stream::detect::score::ErrorTail;
 use tidewatch_stream::detect::threshold::Threshold;
 use tidewatch_stream::infer::activation::Activation;
 use tidewatch_stream::infer::dense::{Dense, DenseStack};
-use tidewatch_stream::infer::model::{KernelModel, Member};
+use tidewatch_stream::infer::model::KernelModel;
 use tidewatch_stream::infer::recurrent::{GruCell, LstmCell, RecurrentCell};
 use tidewatch_stream::model::ScoringModel;
 use tidewatch_stream::pipeline::Evidence;
@@ -211,7 +211,10 @@ pub fn save(
     let mut files = Vec::new();
     for (name, tensors) in [
         (FORECASTER_FILE, forecaster_tensors(&model.kernels)),
-        (AUTOENCODER_FILE, autoencoder_tensors(&model.kernels)),
+        (
+            AUTOENCODER_FILE,
+            autoencoder_tensors(&model.kernels.autoencoder),
+        ),
     ] {
         let bytes = serialize(&tensors).map_err(|e| BundleError::Weights {
             path: dir.join(name),
@@ -304,48 +307,37 @@ fn vector(name: &str, v: &Array1<f32>) -> (String, Vec<usize>, Vec<f32>) {
     (name.to_owned(), vec![v.len()], v.to_vec())
 }
 
-/// Prefix of a member's tensor names: none for the first, so that a bundle
-/// of one member reads as before members existed.
-fn member_prefix(member: usize) -> String {
-    match member {
-        0 => String::new(),
-        k => format!("members.{k}."),
-    }
-}
-
 fn forecaster_tensors(kernels: &KernelModel) -> Tensors {
-    let mut tensors = Vec::new();
-    for (k, member) in kernels.members.iter().enumerate() {
-        let p = member_prefix(k);
-        match &member.cell {
-            RecurrentCell::Lstm(cell) => tensors.extend([
-                matrix(&format!("{p}lstm.w_input"), &cell.w_input),
-                matrix(&format!("{p}lstm.w_hidden"), &cell.w_hidden),
-                vector(&format!("{p}lstm.bias"), &cell.bias),
-            ]),
-            RecurrentCell::Gru(cell) => tensors.extend([
-                matrix(&format!("{p}gru.w_input"), &cell.w_input),
-                matrix(&format!("{p}gru.w_hidden"), &cell.w_hidden),
-                vector(&format!("{p}gru.b_input"), &cell.b_input),
-                vector(&format!("{p}gru.b_hidden"), &cell.b_hidden),
-            ]),
-        }
-        tensors.push(matrix(&format!("{p}head.weight"), &member.head.weight));
-        tensors.push(vector(&format!("{p}head.bias"), &member.head.bias));
-    }
+    let mut tensors = match &kernels.cell {
+        RecurrentCell::Lstm(cell) => vec![
+            matrix("lstm.w_input", &cell.w_input),
+            matrix("lstm.w_hidden", &cell.w_hidden),
+            vector("lstm.bias", &cell.bias),
+        ],
+        RecurrentCell::Gru(cell) => vec![
+            matrix("gru.w_input", &cell.w_input),
+            matrix("gru.w_hidden", &cell.w_hidden),
+            vector("gru.b_input", &cell.b_input),
+            vector("gru.b_hidden", &cell.b_hidden),
+        ],
+    };
+    tensors.push(matrix("head.weight", &kernels.head.weight));
+    tensors.push(vector("head.bias", &kernels.head.bias));
     tensors
 }
 
-fn autoencoder_tensors(kernels: &KernelModel) -> Tensors {
-    let mut tensors = Vec::new();
-    for (k, member) in kernels.members.iter().enumerate() {
-        let p = member_prefix(k);
-        for (i, layer) in member.autoencoder.layers.iter().enumerate() {
-            tensors.push(matrix(&format!("{p}layers.{i}.weight"), &layer.weight));
-            tensors.push(vector(&format!("{p}layers.{i}.bias"), &layer.bias));
-        }
-    }
-    tensors
+fn autoencoder_tensors(stack: &DenseStack) -> Tensors {
+    stack
+        .layers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, layer)| {
+            [
+                matrix(&format!("layers.{i}.weight"), &layer.weight),
+                vector(&format!("layers.{i}.bias"), &layer.bias),
+            ]
+        })
+        .collect()
 }
 
 fn serialize(tensors: &Tensors) -> Result<Vec<u8>, safetensors::SafeTensorError> {
@@ -429,45 +421,29 @@ fn kernels_from(
     forecaster: &[u8],
     autoencoder: &[u8],
 ) -> Result<KernelModel, BundleError> {
-    let f = WeightFile::parse(dir.join(FORECASTER_FILE), forecaster)?;
-    let a = WeightFile::parse(dir.join(AUTOENCODER_FILE), autoencoder)?;
-    let members = (0..manifest.model.members.max(1))
-        .map(|k| member_from(manifest, &member_prefix(k), &f, &a))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(KernelModel {
-        members,
-        window_len: manifest.model.window_len,
-    })
-}
-
-/// One member's kernels, from tensors named with `p` in front.
-fn member_from(
-    manifest: &Manifest,
-    p: &str,
-    f: &WeightFile,
-    a: &WeightFile,
-) -> Result<Member, BundleError> {
     let inputs = manifest.schema.input_width();
     let hidden = manifest.model.forecaster.hidden_size;
     let window_len = manifest.model.window_len;
+    let f = WeightFile::parse(dir.join(FORECASTER_FILE), forecaster)?;
     let cell = match manifest.model.forecaster.cell {
         CellKind::Lstm => RecurrentCell::Lstm(LstmCell {
-            w_input: f.matrix(&format!("{p}lstm.w_input"), inputs, 4 * hidden)?,
-            w_hidden: f.matrix(&format!("{p}lstm.w_hidden"), hidden, 4 * hidden)?,
-            bias: f.vector(&format!("{p}lstm.bias"), 4 * hidden)?,
+            w_input: f.matrix("lstm.w_input", inputs, 4 * hidden)?,
+            w_hidden: f.matrix("lstm.w_hidden", hidden, 4 * hidden)?,
+            bias: f.vector("lstm.bias", 4 * hidden)?,
         }),
         CellKind::Gru => RecurrentCell::Gru(GruCell {
-            w_input: f.matrix(&format!("{p}gru.w_input"), inputs, 3 * hidden)?,
-            w_hidden: f.matrix(&format!("{p}gru.w_hidden"), hidden, 3 * hidden)?,
-            b_input: f.vector(&format!("{p}gru.b_input"), 3 * hidden)?,
-            b_hidden: f.vector(&format!("{p}gru.b_hidden"), 3 * hidden)?,
+            w_input: f.matrix("gru.w_input", inputs, 3 * hidden)?,
+            w_hidden: f.matrix("gru.w_hidden", hidden, 3 * hidden)?,
+            b_input: f.vector("gru.b_input", 3 * hidden)?,
+            b_hidden: f.vector("gru.b_hidden", 3 * hidden)?,
         }),
     };
     let head = Dense {
-        weight: f.matrix(&format!("{p}head.weight"), hidden, inputs)?,
-        bias: f.vector(&format!("{p}head.bias"), inputs)?,
+        weight: f.matrix("head.weight", hidden, inputs)?,
+        bias: f.vector("head.bias", inputs)?,
         activation: Activation::Identity,
     };
+    let a = WeightFile::parse(dir.join(AUTOENCODER_FILE), autoencoder)?;
     let widths = manifest.model.autoencoder.widths(window_len * inputs);
     let last = widths.len() - 2;
     let layers = widths
@@ -475,8 +451,8 @@ fn member_from(
         .enumerate()
         .map(|(i, pair)| {
             Ok(Dense {
-                weight: a.matrix(&format!("{p}layers.{i}.weight"), pair[0], pair[1])?,
-                bias: a.vector(&format!("{p}layers.{i}.bias"), pair[1])?,
+                weight: a.matrix(&format!("layers.{i}.weight"), pair[0], pair[1])?,
+                bias: a.vector(&format!("layers.{i}.bias"), pair[1])?,
                 activation: if i < last {
                     manifest.model.autoencoder.activation
                 } else {
@@ -485,9 +461,10 @@ fn member_from(
             })
         })
         .collect::<Result<Vec<_>, BundleError>>()?;
-    Ok(Member {
+    Ok(KernelModel {
         cell,
         head,
         autoencoder: DenseStack { layers },
+        window_len,
     })
 }

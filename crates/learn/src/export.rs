@@ -11,15 +11,19 @@ use crate::autoencoder::Autoencoder;
 use crate::forecaster::{Forecaster, RecurrentLayer};
 use tidewatch_stream::infer::activation::Activation;
 use tidewatch_stream::infer::dense::{Dense, DenseStack};
-use tidewatch_stream::infer::model::{KernelModel, Member, Scratch};
+use tidewatch_stream::infer::model::{KernelModel, Scratch};
 use tidewatch_stream::infer::recurrent::{GruCell, LstmCell, RecurrentCell};
 
-/// One member's kernels from its trained modules.
-pub fn kernel_member(forecaster: &Forecaster, autoencoder: &Autoencoder) -> Member {
-    Member {
+pub fn kernel_model(
+    forecaster: &Forecaster,
+    autoencoder: &Autoencoder,
+    window_len: usize,
+) -> KernelModel {
+    KernelModel {
         cell: recurrent_cell(&forecaster.recurrent),
         head: dense(&forecaster.head, Activation::Identity),
         autoencoder: dense_stack(autoencoder),
+        window_len,
     }
 }
 
@@ -144,11 +148,9 @@ pub fn forecaster_gap(forecaster: &Forecaster, sequences: &Array3<f32>) -> f32 {
     let burn_out =
         Array3::from_shape_vec((batch, time, inputs), values).expect("shape matches data");
     let model = KernelModel {
-        members: vec![Member {
-            cell: recurrent_cell(&forecaster.recurrent),
-            head: dense(&forecaster.head, Activation::Identity),
-            autoencoder: DenseStack { layers: Vec::new() },
-        }],
+        cell: recurrent_cell(&forecaster.recurrent),
+        head: dense(&forecaster.head, Activation::Identity),
+        autoencoder: DenseStack { layers: Vec::new() },
         window_len: 1,
     };
     let mut state = Array2::zeros((batch, model.state_width()));
@@ -161,7 +163,7 @@ pub fn forecaster_gap(forecaster: &Forecaster, sequences: &Array3<f32>) -> f32 {
             state.view_mut(),
             &mut scratch,
         );
-        model.forecast_into(state.view(), out.view_mut(), &mut scratch);
+        model.forecast_into(state.view(), out.view_mut());
         let expected = burn_out.slice(s![.., t, ..]);
         worst = worst.max((&out - &expected).iter().fold(0f32, |m, d| m.max(d.abs())));
     }

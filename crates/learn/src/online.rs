@@ -13,7 +13,7 @@ use crate::train::{Modules, learn};
 /// One key's trainer: keeps the burn models to continue from.
 #[derive(Debug, Default)]
 pub struct NeuralLearner {
-    modules: Option<Vec<Modules>>,
+    modules: Option<Modules>,
 }
 
 impl Learner for NeuralLearner {
@@ -26,7 +26,7 @@ impl Learner for NeuralLearner {
         let learned = learn(
             std::slice::from_ref(history),
             config,
-            self.modules.as_deref(),
+            self.modules.as_ref(),
             max_epochs,
             Progress::Quiet,
         )?;

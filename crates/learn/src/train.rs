@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::autoencoder::Autoencoder;
 use crate::data::{self, Lane, Span};
-use crate::export::kernel_member;
+use crate::export::kernel_model;
 use crate::fit::{
     Diverged, Progress, Trained, TrainingSummary, fit, init_seeded, mean_loss, scalar,
     shuffled_epoch, training_device,
@@ -28,15 +28,13 @@ use tidewatch_stream::config::TrainingConfig;
 use tidewatch_stream::detect::DetectionState;
 use tidewatch_stream::detect::score::ErrorTail;
 use tidewatch_stream::detect::threshold::Threshold;
-use tidewatch_stream::infer::KernelModel;
 use tidewatch_stream::learner::{LearnError, Series};
 use tidewatch_stream::model::ScoringModel;
 use tidewatch_stream::pipeline::{BatchBuffers, Evidence, advance_batch};
 use tidewatch_stream::state::scaler::{Fence, ScalerStats};
 use tidewatch_stream::state::store::KeyState;
 
-/// One member's models in burn form, to continue training from at the
-/// next refit.
+/// The models in burn form, to continue training from at the next refit.
 #[derive(Debug, Clone)]
 pub struct Modules {
     pub forecaster: Forecaster,
@@ -47,8 +45,7 @@ pub struct Modules {
 #[derive(Debug)]
 pub struct Learned {
     pub model: ScoringModel,
-    /// One per member, in order.
-    pub modules: Vec<Modules>,
+    pub modules: Modules,
     /// Each series' key state after replaying it, ready to score what follows.
     pub states: Vec<KeyState>,
     pub summary: LearnSummary,
@@ -59,7 +56,6 @@ pub struct Learned {
 pub struct LearnSummary {
     pub series: usize,
     pub points: usize,
-    /// The first member's training (the others train alike).
     pub forecaster: TrainingSummary,
     pub autoencoder: TrainingSummary,
     /// Mean per-detector RMSE (scaled units) over the validation part of
@@ -79,13 +75,18 @@ pub struct ValidationRmse {
 pub fn learn(
     series: &[Series],
     config: &StreamConfig,
-    warm_start: Option<&[Modules]>,
+    warm_start: Option<&Modules>,
     max_epochs: usize,
     progress: Progress,
 ) -> Result<Learned, LearnError> {
     let window_len = config.model.window_len;
     let inputs = config.schema.input_width();
     let points: usize = series.iter().map(|s| s.rows.nrows()).sum();
+    let too_short = LearnError::TooShort {
+        needed: window_len,
+        points,
+        series: series.len(),
+    };
 
     let unbounded = config.schema.unbounded_inputs();
     let fences: Vec<Fence> = series.iter().map(|s| s.fence(&unbounded)).collect();
@@ -118,104 +119,6 @@ pub fn learn(
         .iter()
         .map(|s| validation_boundary(s.rows.nrows(), training.validation_fraction))
         .collect();
-    let data = TrainingData {
-        views: &views,
-        usable: &usable,
-        boundaries: &boundaries,
-        series,
-        points,
-    };
-    let mut members = Vec::with_capacity(config.model.members);
-    for member in 0..config.model.members {
-        // Member 0 trains exactly as a model of one member does.
-        let training = TrainingConfig {
-            seed: training.seed.wrapping_add(2 * member as u64),
-            ..training.clone()
-        };
-        let warm = warm_start.and_then(|modules| modules.get(member));
-        members.push(train_member(&data, warm, config, &training, progress)?);
-    }
-
-    let kernels = KernelModel {
-        members: members
-            .iter()
-            .map(|m| kernel_member(&m.forecaster.model, &m.autoencoder.model))
-            .collect(),
-        window_len,
-    };
-    let mut model = ScoringModel {
-        kernels,
-        scaler: prior,
-        error_tails: Vec::new(),
-        threshold: Threshold::Fixed { value: 1.0 },
-    };
-    let calibration = calibrate(&mut model, series, &fences, &per_series, config)?;
-    let first = &members[0];
-    tracing::debug!(
-        points,
-        members = members.len(),
-        forecaster_epochs = first.forecaster.summary.epochs_run,
-        forecaster_secs = first.forecaster.summary.seconds,
-        autoencoder_epochs = first.autoencoder.summary.epochs_run,
-        autoencoder_secs = first.autoencoder.summary.seconds,
-        threshold = model.threshold.value(),
-        "learned"
-    );
-    let summary = LearnSummary {
-        series: series.len(),
-        points,
-        forecaster: first.forecaster.summary.clone(),
-        autoencoder: first.autoencoder.summary.clone(),
-        validation_rmse: calibration.validation_rmse,
-        calibration_scores: calibration.scores,
-    };
-    Ok(Learned {
-        model,
-        modules: members
-            .into_iter()
-            .map(|m| Modules {
-                forecaster: m.forecaster.model,
-                autoencoder: m.autoencoder.model,
-            })
-            .collect(),
-        states: calibration.states,
-        summary,
-    })
-}
-
-/// What every member trains on.
-struct TrainingData<'a> {
-    /// Each series scaled by its own statistics: [points, inputs]
-    views: &'a [ArrayView2<'a, f32>],
-    usable: &'a [&'a [bool]],
-    /// Where each series' validation part starts.
-    boundaries: &'a [usize],
-    series: &'a [Series],
-    points: usize,
-}
-
-/// One member's models, trained.
-struct TrainedMember {
-    forecaster: Trained<Forecaster>,
-    autoencoder: Trained<Autoencoder>,
-}
-
-/// Trains one member from `warm_start` or, without one, from weights drawn
-/// from `training.seed`.
-fn train_member(
-    data: &TrainingData,
-    warm_start: Option<&Modules>,
-    config: &StreamConfig,
-    training: &TrainingConfig,
-    progress: Progress,
-) -> Result<TrainedMember, LearnError> {
-    let window_len = config.model.window_len;
-    let inputs = config.schema.input_width();
-    let too_short = |needed| LearnError::TooShort {
-        needed,
-        points: data.points,
-        series: data.series.len(),
-    };
     let device = training_device();
     let eval_device = Device::flex();
 
@@ -227,23 +130,27 @@ fn train_member(
     };
     let forecaster = train_forecaster(
         forecaster,
-        data.views,
-        data.usable,
-        data.boundaries,
+        &views,
+        &usable,
+        &boundaries,
         config,
-        training,
+        &training,
         progress,
     )?
-    .ok_or(too_short(window_len + 1))?;
+    .ok_or(LearnError::TooShort {
+        needed: window_len + 1,
+        points,
+        series: series.len(),
+    })?;
 
     let (mut train_spans, mut validation_spans) = (Vec::new(), Vec::new());
-    for (i, s) in data.series.iter().enumerate() {
+    for (i, s) in series.iter().enumerate() {
         let (t, v) = data::split_spans(&s.usable, window_len, training.validation_fraction);
         train_spans.extend(t.into_iter().map(|end| Span { series: i, end }));
         validation_spans.extend(v.into_iter().map(|end| Span { series: i, end }));
     }
     if train_spans.is_empty() {
-        return Err(too_short(window_len));
+        return Err(too_short);
     }
     let autoencoder = match warm_start {
         Some(m) => m.autoencoder.clone().fork(&device).train(),
@@ -251,17 +158,17 @@ fn train_member(
             Autoencoder::init(&config.model.autoencoder, window_len * inputs, d)
         }),
     };
-    let windows = |spans: &[Span], d: &Device| data::windows(data.views, spans, window_len, d);
+    let windows = |spans: &[Span], d: &Device| data::windows(&views, spans, window_len, d);
     let autoencoder = fit(
         autoencoder,
-        training,
+        &training,
         progress,
         "autoencoder",
         |model, stepper, rng| {
             shuffled_epoch(
                 model,
                 &mut train_spans,
-                training,
+                &training,
                 stepper,
                 rng,
                 |m, batch| m.loss(windows(batch, &device)),
@@ -273,9 +180,40 @@ fn train_member(
             })
         },
     )?;
-    Ok(TrainedMember {
-        forecaster,
-        autoencoder,
+
+    let kernels = kernel_model(&forecaster.model, &autoencoder.model, window_len);
+    let mut model = ScoringModel {
+        kernels,
+        scaler: prior,
+        error_tails: Vec::new(),
+        threshold: Threshold::Fixed { value: 1.0 },
+    };
+    let calibration = calibrate(&mut model, series, &fences, &per_series, config)?;
+    tracing::debug!(
+        points,
+        forecaster_epochs = forecaster.summary.epochs_run,
+        forecaster_secs = forecaster.summary.seconds,
+        autoencoder_epochs = autoencoder.summary.epochs_run,
+        autoencoder_secs = autoencoder.summary.seconds,
+        threshold = model.threshold.value(),
+        "learned"
+    );
+    let summary = LearnSummary {
+        series: series.len(),
+        points,
+        forecaster: forecaster.summary,
+        autoencoder: autoencoder.summary,
+        validation_rmse: calibration.validation_rmse,
+        calibration_scores: calibration.scores,
+    };
+    Ok(Learned {
+        model,
+        modules: Modules {
+            forecaster: forecaster.model,
+            autoencoder: autoencoder.model,
+        },
+        states: calibration.states,
+        summary,
     })
 }
 

@@ -152,11 +152,7 @@ pub fn advance_batch(
             .copy_from_slice(&state.recurrent);
     }
     // The forecast of this event comes from the state before it.
-    model.forecast_into(
-        buffers.states.view(),
-        buffers.forecasts.view_mut(),
-        &mut buffers.scratch,
-    );
+    model.forecast_into(buffers.states.view(), buffers.forecasts.view_mut());
     model.advance(
         buffers.inputs.view(),
         buffers.states.view_mut(),
@@ -633,7 +629,6 @@ mod tests {
     use super::*;
     use crate::detect::score::{ErrorTail, ScoreConfig};
     use crate::detect::threshold::Threshold;
-    use crate::infer::Member;
     use crate::infer::activation::Activation;
     use crate::infer::dense::{Dense, DenseStack};
     use crate::infer::recurrent::{GruCell, RecurrentCell};
@@ -666,18 +661,16 @@ mod tests {
             activation: Activation::Identity,
         };
         let kernels = KernelModel {
-            members: vec![Member {
-                cell: RecurrentCell::Gru(GruCell {
-                    w_input: Array2::zeros((inputs, 3 * hidden)),
-                    w_hidden: Array2::zeros((hidden, 3 * hidden)),
-                    b_input: Array1::zeros(3 * hidden),
-                    b_hidden: Array1::zeros(3 * hidden),
-                }),
-                head: dense(hidden, inputs),
-                autoencoder: DenseStack {
-                    layers: vec![dense(window_len * inputs, window_len * inputs)],
-                },
-            }],
+            cell: RecurrentCell::Gru(GruCell {
+                w_input: Array2::zeros((inputs, 3 * hidden)),
+                w_hidden: Array2::zeros((hidden, 3 * hidden)),
+                b_input: Array1::zeros(3 * hidden),
+                b_hidden: Array1::zeros(3 * hidden),
+            }),
+            head: dense(hidden, inputs),
+            autoencoder: DenseStack {
+                layers: vec![dense(window_len * inputs, window_len * inputs)],
+            },
             window_len,
         };
         let errors: Vec<f64> = (1..=200).map(|i| f64::from(i) / 100.0).collect();

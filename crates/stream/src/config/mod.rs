@@ -33,10 +33,6 @@ use crate::detect::DetectConfig;
 use crate::source::Schema;
 use crate::state::StateConfig;
 
-/// Most members a model may have: each multiplies the cost of scoring an
-/// event and of training a key.
-const MAX_MEMBERS: usize = 16;
-
 /// One stream: what its records are and how they are judged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,12 +107,6 @@ impl StreamConfig {
         }
         if model.forecaster.hidden_size == 0 || model.autoencoder.hidden_widths.contains(&0) {
             return invalid("model layer widths must be positive".into());
-        }
-        if !(1..=MAX_MEMBERS).contains(&model.members) {
-            return invalid(format!(
-                "model.members must be in [1, {MAX_MEMBERS}], got {}",
-                model.members
-            ));
         }
         let (training, score, state) = (&self.training, &self.detect.score, &self.state);
         let positive = |x: f64| x > 0.0 && x.is_finite();
@@ -274,10 +264,6 @@ mod tests {
     fn refuses_numbers_out_of_range_naming_the_setting_and_its_range() {
         let base = "[schema]\nname='x'\nfeatures=[{name='a'}]\n";
         for (section, expected) in [
-            (
-                "[model]\nmembers = 0",
-                "model.members must be in [1, 16], got 0",
-            ),
             (
                 "[detect.score]\ntail_quantile = 1.5",
                 "detect.score.tail_quantile must be in (0, 1), got 1.5",

@@ -22,16 +22,6 @@ pub struct ModelConfig {
     pub forecaster: ForecasterConfig,
     #[serde(default)]
     pub autoencoder: AutoencoderConfig,
-    /// Pairs of models (forecaster and autoencoder), each trained from its
-    /// own seed, whose forecasts and reconstructions are averaged. Scoring
-    /// and training cost grow in proportion; what one training run happens
-    /// to learn (and so which events it finds surprising) averages out.
-    #[serde(default = "default_members")]
-    pub members: usize,
-}
-
-fn default_members() -> usize {
-    1
 }
 
 fn default_window_len() -> usize {
@@ -48,7 +38,6 @@ impl Default for ModelConfig {
             burn_in_steps: default_burn_in_steps(),
             forecaster: ForecasterConfig::default(),
             autoencoder: AutoencoderConfig::default(),
-            members: default_members(),
         }
     }
 }

@@ -7,4 +7,4 @@ pub mod linalg;
 pub mod model;
 pub mod recurrent;
 
-pub use model::{KernelModel, Member, Scratch};
+pub use model::{KernelModel, Scratch};
