@@ -4,7 +4,7 @@
 # shipped settings (examples/nab.toml) by the standard score of the other
 # categories together, and the held-out category is scored with the
 # choice. Prints one line per configuration and category, then the
-# held-out results. About 10 minutes on two cores for nab-dev.
+# held-out results. 10 to 17 minutes on two cores for nab-dev, by machine.
 #
 #   scripts/nab-loco.sh [DATA LABELS]
 set -euo pipefail
@@ -12,8 +12,13 @@ cd "$(dirname "$0")/.."
 
 data=${1:-../shared/data/nab-dev/data}
 labels=${2:-../shared/data/nab-dev/labels/combined_windows.json}
-thresholds=(0.5 0.5533 0.6 0.65)
-cooldowns=(100 300 600)
+# the shipped settings, read from the config so the grid follows it
+shipped() { awk -F' = ' -v key="$1" '$1 == key { print $2; exit }' examples/nab.toml; }
+shipped_threshold=$(shipped value)
+shipped_learn_below=$(shipped learn_below_score)
+shipped_cooldown=$(shipped cooldown_events)
+mapfile -t thresholds < <(printf '%s\n' 0.5 "$shipped_threshold" 0.6 0.65 | sort -gu)
+mapfile -t cooldowns < <(printf '%s\n' 100 "$shipped_cooldown" 600 | sort -gu)
 
 cargo build --release --quiet
 tidewatch=target/release/tidewatch
@@ -30,9 +35,9 @@ standard() {
 for threshold in "${thresholds[@]}"; do
     for cooldown in "${cooldowns[@]}"; do
         config="$work/$threshold-$cooldown.toml"
-        sed -e "s/^value = 0.5533/value = $threshold/" \
-            -e "s/^learn_below_score = 0.5533/learn_below_score = $threshold/" \
-            -e "s/^cooldown_events = 300/cooldown_events = $cooldown/" examples/nab.toml >"$config"
+        sed -e "s/^value = $shipped_threshold\$/value = $threshold/" \
+            -e "s/^learn_below_score = $shipped_learn_below\$/learn_below_score = $threshold/" \
+            -e "s/^cooldown_events = $shipped_cooldown\$/cooldown_events = $cooldown/" examples/nab.toml >"$config"
         for held_out in "${categories[@]}"; do
             others=()
             for c in "${categories[@]}"; do
@@ -51,7 +56,8 @@ echo
 echo "held out: threshold, cool-down chosen on the others -> standard / low FP / low FN (detected, false positives) of the held-out category"
 for held_out in "${categories[@]}"; do
     # the best standard score on the other categories; the shipped settings win ties
-    awk -v c="$held_out" '$3 == c { print ($1 == "0.5533" && $2 == "300" ? 1 : 0), $6, $0 }' "$work/results" |
+    awk -v c="$held_out" -v t="$shipped_threshold" -v d="$shipped_cooldown" \
+        '$3 == c { print ($1 == t && $2 == d ? 1 : 0), $6, $0 }' "$work/results" |
         sort -k2,2gr -k1,1nr | head -1 | cut -d' ' -f3- |
         awk '{ printf "%s: %s, %s -> %s / %s / %s (%s, %s false positives)\n", $3, $1, $2, $11, $14, $17, $12, $13 }'
 done
