@@ -15,7 +15,6 @@ labels=${2:-../shared/data/nab-dev/labels/combined_windows.json}
 # the shipped settings, read from the config so the grid follows it
 shipped() { awk -F' = ' -v key="$1" '$1 == key { print $2; exit }' examples/nab.toml; }
 shipped_threshold=$(shipped value)
-shipped_learn_below=$(shipped learn_below_score)
 shipped_cooldown=$(shipped cooldown_events)
 mapfile -t thresholds < <(printf '%s\n' 0.5 "$shipped_threshold" 0.6 0.65 | sort -gu)
 mapfile -t cooldowns < <(printf '%s\n' 100 "$shipped_cooldown" 600 | sort -gu)
@@ -35,9 +34,9 @@ standard() {
 for threshold in "${thresholds[@]}"; do
     for cooldown in "${cooldowns[@]}"; do
         config="$work/$threshold-$cooldown.toml"
-        sed -e "s/^value = $shipped_threshold\$/value = $threshold/" \
-            -e "s/^learn_below_score = $shipped_learn_below\$/learn_below_score = $threshold/" \
-            -e "s/^cooldown_events = $shipped_cooldown\$/cooldown_events = $cooldown/" examples/nab.toml >"$config"
+        sed -e "s/^value = .*/value = $threshold/" \
+            -e "s/^learn_below_score = .*/learn_below_score = $threshold/" \
+            -e "s/^cooldown_events = .*/cooldown_events = $cooldown/" examples/nab.toml >"$config"
         for held_out in "${categories[@]}"; do
             others=()
             for c in "${categories[@]}"; do
