@@ -466,5 +466,9 @@ fn kernels_from(
         head,
         autoencoder: DenseStack { layers },
         window_len,
+        centred_inputs: manifest
+            .model
+            .autoencoder
+            .centred_inputs(&manifest.schema.measured_inputs()),
     })
 }

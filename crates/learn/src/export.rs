@@ -11,7 +11,7 @@ use crate::autoencoder::Autoencoder;
 use crate::forecaster::{Forecaster, RecurrentLayer};
 use tidewatch_stream::infer::activation::Activation;
 use tidewatch_stream::infer::dense::{Dense, DenseStack};
-use tidewatch_stream::infer::model::{KernelModel, Scratch};
+use tidewatch_stream::infer::model::{KernelModel, Scratch, reconstruct};
 use tidewatch_stream::infer::recurrent::{GruCell, LstmCell, RecurrentCell};
 
 pub fn kernel_model(
@@ -24,6 +24,7 @@ pub fn kernel_model(
         head: dense(&forecaster.head, Activation::Identity),
         autoencoder: dense_stack(autoencoder),
         window_len,
+        centred_inputs: autoencoder.centred_inputs.clone(),
     }
 }
 
@@ -152,6 +153,7 @@ pub fn forecaster_gap(forecaster: &Forecaster, sequences: &Array3<f32>) -> f32 {
         head: dense(&forecaster.head, Activation::Identity),
         autoencoder: DenseStack { layers: Vec::new() },
         window_len: 1,
+        centred_inputs: Vec::new(),
     };
     let mut state = Array2::zeros((batch, model.state_width()));
     let mut out = Array2::zeros((batch, inputs));
@@ -179,7 +181,13 @@ pub fn autoencoder_gap(autoencoder: &Autoencoder, windows: &Array2<f32>) -> f32 
     let expected = to_array2(autoencoder.forward(Tensor::from_data(data, &device)));
     let stack = dense_stack(autoencoder);
     let mut out = Array2::zeros((batch, width));
-    stack.forward_into(windows.view(), out.view_mut(), &mut Default::default());
+    reconstruct(
+        &stack,
+        &autoencoder.centred_inputs,
+        windows.view(),
+        out.view_mut(),
+        &mut Scratch::default(),
+    );
     (&out - &expected).iter().fold(0f32, |m, d| m.max(d.abs()))
 }
 
@@ -209,11 +217,22 @@ mod tests {
             let gap = forecaster_gap(&forecaster, &random([16, 40, 8], 3));
             assert!(gap < 1e-4, "{cell}: max abs difference {gap}");
         }
-        let autoencoder = Autoencoder::init(&AutoencoderConfig::default(), 64 * 8, &device);
         let windows = random([32, 64, 8], 5)
             .into_shape_with_order((32, 512))
             .unwrap();
-        let gap = autoencoder_gap(&autoencoder, &windows);
-        assert!(gap < 1e-4, "autoencoder: max abs difference {gap}");
+        // Inputs 0 to 5 measured, 6 and 7 calendar context.
+        let measured: Vec<bool> = (0..8).map(|i| i < 6).collect();
+        for level_relative in [false, true] {
+            let config = AutoencoderConfig {
+                level_relative,
+                ..AutoencoderConfig::default()
+            };
+            let autoencoder = Autoencoder::init(&config, 64, &measured, &device);
+            let gap = autoencoder_gap(&autoencoder, &windows);
+            assert!(
+                gap < 1e-4,
+                "autoencoder (level_relative {level_relative}): max abs difference {gap}"
+            );
+        }
     }
 }

@@ -155,7 +155,12 @@ pub fn learn(
     let autoencoder = match warm_start {
         Some(m) => m.autoencoder.clone().fork(&device).train(),
         None => init_seeded(training.seed.wrapping_add(1), &device, |d| {
-            Autoencoder::init(&config.model.autoencoder, window_len * inputs, d)
+            Autoencoder::init(
+                &config.model.autoencoder,
+                window_len,
+                &config.schema.measured_inputs(),
+                d,
+            )
         }),
     };
     let windows = |spans: &[Span], d: &Device| data::windows(&views, spans, window_len, d);

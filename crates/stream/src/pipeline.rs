@@ -672,6 +672,7 @@ mod tests {
                 layers: vec![dense(window_len * inputs, window_len * inputs)],
             },
             window_len,
+            centred_inputs: vec![false; inputs],
         };
         let errors: Vec<f64> = (1..=200).map(|i| f64::from(i) / 100.0).collect();
         let tail = ErrorTail::fit(&errors, &ScoreConfig::default());

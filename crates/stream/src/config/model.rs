@@ -114,6 +114,12 @@ pub struct AutoencoderConfig {
     /// Activation between layers (the output layer is linear).
     #[serde(default)]
     pub activation: Activation,
+    /// Rebuild each window's evidence inputs relative to their mean over
+    /// the window (calendar context stays as it is), so the autoencoder
+    /// judges a window's shape and leaves its level to the forecaster: a
+    /// level the warm-up never saw is not by itself a bad reconstruction.
+    #[serde(default)]
+    pub level_relative: bool,
 }
 
 fn default_hidden_widths() -> Vec<usize> {
@@ -125,6 +131,7 @@ impl Default for AutoencoderConfig {
         AutoencoderConfig {
             hidden_widths: default_hidden_widths(),
             activation: Activation::default(),
+            level_relative: false,
         }
     }
 }
@@ -137,5 +144,11 @@ impl AutoencoderConfig {
         widths.extend(self.hidden_widths.iter().rev().skip(1));
         widths.push(window_inputs);
         widths
+    }
+
+    /// For each model input, whether the autoencoder takes it relative to
+    /// its window's mean: the `measured` ones when `level_relative`.
+    pub fn centred_inputs(&self, measured: &[bool]) -> Vec<bool> {
+        measured.iter().map(|&m| m && self.level_relative).collect()
     }
 }
