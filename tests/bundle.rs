@@ -16,7 +16,7 @@ use tidewatch_learn::train::learn;
 use tidewatch_stream::config::StreamConfig;
 use tidewatch_stream::source::file::ReadOptions;
 
-fn config(cell: &str) -> StreamConfig {
+fn config(cell: &str, level_relative: bool) -> StreamConfig {
     let text = format!(
         r#"
         [schema]
@@ -25,7 +25,7 @@ fn config(cell: &str) -> StreamConfig {
         [model]
         window_len = 12
         forecaster = {{ cell = "{cell}", hidden_size = 12 }}
-        autoencoder = {{ hidden_widths = [12, 4] }}
+        autoencoder = {{ hidden_widths = [12, 4], level_relative = {level_relative} }}
         [training]
         max_epochs = 4
         "#
@@ -47,8 +47,10 @@ fn sensor_csv(dir: &Path, points: usize) -> std::path::PathBuf {
 fn a_loaded_bundle_scores_exactly_like_the_trained_model() {
     let dir = tempfile::tempdir().unwrap();
     let input = sensor_csv(dir.path(), 800);
-    for cell in ["lstm", "gru"] {
-        let config = config(cell);
+    // The GRU's autoencoder also takes its windows level-relative, which
+    // the manifest must carry for the loaded kernels to centre them too.
+    for (cell, level_relative) in [("lstm", false), ("gru", true)] {
+        let config = config(cell, level_relative);
         let (series, _) = read_series(&input, &config, ReadOptions::default()).unwrap();
         let learned = learn(
             &series,
@@ -99,7 +101,7 @@ fn a_loaded_bundle_scores_exactly_like_the_trained_model() {
 fn kernels_match_the_trained_burn_models() {
     let dir = tempfile::tempdir().unwrap();
     let input = sensor_csv(dir.path(), 600);
-    let config = config("lstm");
+    let config = config("lstm", true);
     let (series, _) = read_series(&input, &config, ReadOptions::default()).unwrap();
     let learned = learn(&series, &config, None, 3, Progress::Quiet).unwrap();
     // The training data itself, scaled as training saw it.
@@ -128,7 +130,7 @@ fn trained_bundle(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("bundle");
     train_file(
         &input,
-        &config("gru"),
+        &config("gru", false),
         ReadOptions::default(),
         &out,
         Progress::Quiet,
