@@ -16,7 +16,8 @@
 //!   payload, and [`source::file`] replay of CSV and JSON Lines with
 //!   one-line errors naming file, line and column.
 //! - [`state`]: per-key state: the input [`state::window`], the running
-//!   [`state::scaler`], and the [`state::store`] of keys.
+//!   [`state::scaler`], the [`state::store`] of keys, and a key's
+//!   [`state::checkpoint`] record, written with the binary [`codec`].
 //! - [`infer`]: the hot path: hand-written kernels (LSTM and GRU steps,
 //!   dense layers, vectorised activations) over `ndarray` buffers.
 //! - [`detect`]: errors to scores ([`detect::score`], peaks-over-threshold
@@ -33,6 +34,7 @@
 //! - [`parallel`]: independent offline jobs on a few threads, results in
 //!   order.
 
+pub mod codec;
 pub mod config;
 pub mod detect;
 pub mod infer;

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{Decode, DecodeError, Encode};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HygieneConfig {
@@ -63,6 +65,22 @@ impl Hygiene {
             self.since_flag.map(|n| n.saturating_add(1))
         };
         Judgement { is_anomaly, flag }
+    }
+}
+
+impl Encode for Hygiene {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.over.encode(out);
+        self.since_flag.encode(out);
+    }
+}
+
+impl Decode for Hygiene {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        Ok(Hygiene {
+            over: u32::decode(input)?,
+            since_flag: Option::decode(input)?,
+        })
     }
 }
 

@@ -8,6 +8,7 @@ pub mod threshold;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{Decode, DecodeError, Encode};
 use hygiene::{Hygiene, HygieneConfig, Judgement};
 use score::{ErrorTail, Probability, ScoreConfig, fisher_ln_p, score_of};
 use threshold::{Threshold, ThresholdConfig};
@@ -177,6 +178,45 @@ impl DetectionState {
 impl DetectConfig {
     pub fn validate(&self) -> Result<(), threshold::ThresholdError> {
         self.threshold.validate()
+    }
+}
+
+impl Encode for DetectionState {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.tails.encode(out);
+        self.threshold.encode(out);
+        self.hygiene.encode(out);
+        self.unlearned_run.encode(out);
+        self.relearn_left.encode(out);
+    }
+}
+
+impl Decode for DetectionState {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let state = DetectionState {
+            tails: Vec::decode(input)?,
+            threshold: Threshold::decode(input)?,
+            hygiene: Hygiene::decode(input)?,
+            unlearned_run: u32::decode(input)?,
+            relearn_left: u32::decode(input)?,
+        };
+        if state.tails.is_empty() || !state.tails.len().is_multiple_of(2) {
+            return Err(DecodeError::invalid(
+                "detection state",
+                format!(
+                    "{} error tails (two detectors' worth expected)",
+                    state.tails.len()
+                ),
+            ));
+        }
+        Ok(state)
+    }
+}
+
+impl DetectionState {
+    /// Error tails the key keeps: one per detector and evidence feature.
+    pub fn tail_count(&self) -> usize {
+        self.tails.len()
     }
 }
 

@@ -22,6 +22,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::threshold::quantile_of;
+use crate::codec::{Decode, DecodeError, Encode};
 
 /// How errors become scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -336,6 +337,48 @@ pub fn score_of(ln_p: f64) -> f64 {
 /// `ln p` of a score, the inverse of [`score_of`].
 pub fn ln_p_of_score(score: f64) -> f64 {
     10.0 * (1.0 - score).max(f64::MIN_POSITIVE).log10() * LN_10
+}
+
+impl Encode for ErrorTail {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.threshold.encode(out);
+        self.rate.encode(out);
+        self.peaks.encode(out);
+        self.events.encode(out);
+        self.shape.encode(out);
+        self.scale.encode(out);
+        self.unfitted_peaks.encode(out);
+    }
+}
+
+impl Decode for ErrorTail {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let tail = ErrorTail {
+            threshold: f64::decode(input)?,
+            rate: f64::decode(input)?,
+            peaks: VecDeque::decode(input)?,
+            events: u64::decode(input)?,
+            shape: f64::decode(input)?,
+            scale: f64::decode(input)?,
+            unfitted_peaks: u32::decode(input)?,
+        };
+        let consistent = [tail.threshold, tail.shape, tail.scale]
+            .iter()
+            .all(|v| v.is_finite())
+            && (0.0..=1.0).contains(&tail.rate)
+            && tail.scale >= 0.0
+            && tail.peaks.iter().all(|p| p.is_finite());
+        if !consistent {
+            return Err(DecodeError::invalid(
+                "error tail",
+                format!(
+                    "threshold {}, rate {}, shape {}, scale {}",
+                    tail.threshold, tail.rate, tail.shape, tail.scale
+                ),
+            ));
+        }
+        Ok(tail)
+    }
 }
 
 #[cfg(test)]

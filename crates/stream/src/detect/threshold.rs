@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{Decode, DecodeError, Encode};
+
 /// Threshold policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -264,6 +266,63 @@ pub fn quantile_of(values: &[f64], q: f64) -> Option<f64> {
     let position = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
     let (lo, hi) = (position.floor() as usize, position.ceil() as usize);
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (position - lo as f64))
+}
+
+/// Record tags of the threshold kinds.
+const FIXED_TAG: u8 = 0;
+const POT_TAG: u8 = 1;
+
+impl Encode for Threshold {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Threshold::Fixed { value } => {
+                FIXED_TAG.encode(out);
+                value.encode(out);
+            }
+            Threshold::Pot(pot) => {
+                POT_TAG.encode(out);
+                pot.risk.encode(out);
+                pot.initial.encode(out);
+                pot.peaks.encode(out);
+                pot.max_peaks.encode(out);
+                pot.seen.encode(out);
+                pot.value.encode(out);
+            }
+        }
+    }
+}
+
+impl Decode for Threshold {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let threshold = match u8::decode(input)? {
+            FIXED_TAG => Threshold::Fixed {
+                value: f64::decode(input)?,
+            },
+            POT_TAG => Threshold::Pot(PotState {
+                risk: f64::decode(input)?,
+                initial: f64::decode(input)?,
+                peaks: Vec::decode(input)?,
+                max_peaks: usize::decode(input)?,
+                seen: u64::decode(input)?,
+                value: f64::decode(input)?,
+            }),
+            other => return Err(DecodeError::invalid("threshold kind", other.to_string())),
+        };
+        let finite = match &threshold {
+            Threshold::Fixed { value } => value.is_finite(),
+            Threshold::Pot(pot) => {
+                [pot.risk, pot.initial, pot.value]
+                    .iter()
+                    .all(|v| v.is_finite())
+                    && pot.peaks.iter().all(|p| p.is_finite())
+                    && pot.max_peaks > 0
+            }
+        };
+        if !finite {
+            return Err(DecodeError::invalid("threshold", format!("{threshold:?}")));
+        }
+        Ok(threshold)
+    }
 }
 
 #[cfg(test)]

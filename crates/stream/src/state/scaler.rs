@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{Decode, DecodeError, Encode};
 use crate::source::Schema;
 use crate::source::schema::KeyedInputs;
 use crate::state::StateConfig;
@@ -255,6 +256,11 @@ impl RunningScaler {
     }
 
     /// The statistics each input is scaled with.
+    /// Inputs the scaler standardises.
+    pub fn width(&self) -> usize {
+        self.mean.len()
+    }
+
     pub fn stats(&self) -> ScalerStats {
         ScalerStats {
             mean: self
@@ -265,6 +271,56 @@ impl RunningScaler {
             std: self.scaled_by.iter().map(|&j| self.std(j)).collect(),
             count: self.count as u64,
         }
+    }
+}
+
+impl Encode for RunningScaler {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.mean.encode(out);
+        self.m2.encode(out);
+        self.count.encode(out);
+        self.memory_events.encode(out);
+        self.floor.encode(out);
+        self.learn_clip.encode(out);
+        self.scaled_by.encode(out);
+    }
+}
+
+impl Decode for RunningScaler {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let scaler = RunningScaler {
+            mean: Vec::decode(input)?,
+            m2: Vec::decode(input)?,
+            count: f64::decode(input)?,
+            memory_events: f64::decode(input)?,
+            floor: Vec::decode(input)?,
+            learn_clip: Vec::decode(input)?,
+            scaled_by: Vec::decode(input)?,
+        };
+        let width = scaler.mean.len();
+        let consistent = [
+            scaler.m2.len(),
+            scaler.floor.len(),
+            scaler.learn_clip.len(),
+            scaler.scaled_by.len(),
+        ]
+        .iter()
+        .all(|&len| len == width)
+            && scaler.scaled_by.iter().all(|&source| source < width)
+            && scaler.mean.iter().chain(&scaler.m2).all(|v| v.is_finite())
+            && scaler.m2.iter().all(|&v| v >= 0.0)
+            && scaler.floor.iter().all(|&v| v.is_finite() && v > 0.0)
+            && scaler.learn_clip.iter().all(|&v| v > 0.0)
+            && scaler.count.is_finite()
+            && scaler.count >= 0.0
+            && scaler.memory_events >= 1.0;
+        if !consistent {
+            return Err(DecodeError::invalid(
+                "scaler",
+                format!("statistics of {width} inputs that do not hold together"),
+            ));
+        }
+        Ok(scaler)
     }
 }
 

@@ -7,11 +7,12 @@ use foldhash::HashMapExt;
 
 use super::scaler::RunningScaler;
 use super::window::Window;
+use crate::codec::{Decode, DecodeError, Encode};
 use crate::detect::DetectionState;
 use crate::source::schema::KeyedInputs;
 
 /// One key's state between events.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeyState {
     pub scaler: RunningScaler,
     /// Scaled inputs of the last `window_len` events.
@@ -178,6 +179,75 @@ impl<T> KeyStore<T> {
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &T)> {
         self.entries.iter().map(|(key, (entry, _))| (key, entry))
+    }
+}
+
+impl Encode for KeyState {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.scaler.encode(out);
+        self.window.encode(out);
+        self.recurrent.encode(out);
+        self.detection.encode(out);
+        self.events.encode(out);
+    }
+}
+
+impl Decode for KeyState {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let state = KeyState {
+            scaler: RunningScaler::decode(input)?,
+            window: Window::decode(input)?,
+            recurrent: Vec::decode(input)?,
+            detection: DetectionState::decode(input)?,
+            events: u64::decode(input)?,
+        };
+        if state.scaler.width() != state.window.width() {
+            return Err(DecodeError::invalid(
+                "key state",
+                format!(
+                    "a scaler of {} inputs for a window of {}",
+                    state.scaler.width(),
+                    state.window.width()
+                ),
+            ));
+        }
+        if !state.recurrent.iter().all(|v| v.is_finite()) {
+            return Err(DecodeError::invalid(
+                "key state",
+                "a recurrent state that is not finite",
+            ));
+        }
+        Ok(state)
+    }
+}
+
+impl Encode for KeyInputs {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.last_timestamp_ms.encode(out);
+        self.averages.encode(out);
+    }
+}
+
+impl Decode for KeyInputs {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let inputs = KeyInputs {
+            last_timestamp_ms: Option::decode(input)?,
+            averages: Vec::decode(input)?,
+        };
+        if !inputs.averages.iter().all(|v| v.is_finite()) {
+            return Err(DecodeError::invalid(
+                "key inputs",
+                "a moving average that is not finite",
+            ));
+        }
+        Ok(inputs)
+    }
+}
+
+impl KeyInputs {
+    /// Moving averages the key keeps (0 before its first event).
+    pub fn averages(&self) -> usize {
+        self.averages.len()
     }
 }
 

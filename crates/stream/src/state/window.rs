@@ -1,5 +1,7 @@
 //! The sliding window of a key's most recent (scaled) inputs.
 
+use crate::codec::{Decode, DecodeError, Encode};
+
 /// Ring buffer of the last `len` input vectors of `width` floats.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
@@ -26,6 +28,16 @@ impl Window {
         }
     }
 
+    /// Floats per slot: the model's inputs.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Slots: the model's window length.
+    pub fn slots(&self) -> usize {
+        self.len
+    }
+
     pub fn push(&mut self, inputs: &[f32]) {
         debug_assert_eq!(inputs.len(), self.width);
         let at = self.next * self.width;
@@ -49,6 +61,47 @@ impl Window {
     /// Heap bytes held, for the store's memory bound.
     pub fn heap_bytes(&self) -> usize {
         self.values.capacity() * std::mem::size_of::<f32>()
+    }
+}
+
+impl Encode for Window {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.len.encode(out);
+        self.width.encode(out);
+        self.values.encode(out);
+        self.next.encode(out);
+        self.filled.encode(out);
+    }
+}
+
+impl Decode for Window {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let window = Window {
+            len: usize::decode(input)?,
+            width: usize::decode(input)?,
+            values: Vec::decode(input)?,
+            next: usize::decode(input)?,
+            filled: usize::decode(input)?,
+        };
+        let consistent = window.len > 0
+            && window.width > 0
+            && window.len.checked_mul(window.width) == Some(window.values.len())
+            && window.next < window.len
+            && window.filled <= window.len;
+        if !consistent {
+            return Err(DecodeError::invalid(
+                "window",
+                format!(
+                    "{} slots of {} floats in {} values, next {}, filled {}",
+                    window.len,
+                    window.width,
+                    window.values.len(),
+                    window.next,
+                    window.filled
+                ),
+            ));
+        }
+        Ok(window)
     }
 }
 
