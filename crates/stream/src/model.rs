@@ -6,6 +6,7 @@ use crate::detect::DetectionState;
 use crate::detect::score::ErrorTail;
 use crate::detect::threshold::{Threshold, ThresholdConfig};
 use crate::infer::KernelModel;
+use crate::state::checkpoint::KeyShape;
 use crate::state::scaler::{RunningScaler, ScalerStats};
 use crate::state::store::KeyState;
 
@@ -62,5 +63,17 @@ impl ScoringModel {
             self.kernels.state_width(),
             detection,
         )
+    }
+
+    /// The shapes this model gives a key's state under `config`: what a
+    /// key's checkpoint must match to be restored.
+    pub fn key_shape(&self, config: &StreamConfig) -> KeyShape {
+        KeyShape {
+            window_len: self.kernels.window_len,
+            inputs: self.kernels.inputs(),
+            state_width: self.kernels.state_width(),
+            tails: self.error_tails.len(),
+            averages: config.schema.keyed_inputs().smoothed.len(),
+        }
     }
 }

@@ -21,6 +21,7 @@ use crate::model::ScoringModel;
 use crate::online::OnlineLearner;
 use crate::source::schema::KeyedInputs;
 use crate::source::{Record, Schema};
+use crate::state::checkpoint::{CheckpointError, decode_key, encode_key};
 use crate::state::store::{Evicted, KeyInputs, KeyState, KeyStore};
 
 /// Where a verdict stands.
@@ -318,6 +319,8 @@ struct KeyEntry {
     inputs: KeyInputs,
     scoring: Option<Scoring>,
     learner: Option<OnlineLearner>,
+    /// The key took an event since its last checkpoint.
+    changed: bool,
 }
 
 /// One stream's streaming path over the keys one worker owns.
@@ -369,6 +372,60 @@ impl Pipeline {
             .and_then(|(_, entry)| entry.scoring.as_ref().map(|s| Arc::clone(&s.model)))
     }
 
+    /// Checkpoint records of the keys that took an event since their last
+    /// one, for the stream's bundle named `model_id` (`name@version`). Keys
+    /// that learn online are not checkpointed yet: they start afresh.
+    pub fn checkpoint_changed(&mut self, model_id: &str) -> Vec<(String, Vec<u8>)> {
+        let ModelSource::Bundle(_) = &self.source else {
+            return Vec::new();
+        };
+        let mut records: Vec<(String, Vec<u8>)> = self
+            .keys
+            .iter_mut()
+            .filter(|(_, entry)| entry.changed)
+            .filter_map(|(key, entry)| {
+                entry.changed = false;
+                let scoring = entry.scoring.as_ref()?;
+                Some((
+                    key.clone(),
+                    encode_key(model_id, &entry.inputs, &scoring.state),
+                ))
+            })
+            .collect();
+        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        records
+    }
+
+    /// Gives `key` the state in its checkpoint `record`, written for the
+    /// stream's bundle named `model_id`. A record of another model, format
+    /// or shape is refused and the key is left as it was.
+    pub fn restore(
+        &mut self,
+        key: &str,
+        record: &[u8],
+        model_id: &str,
+    ) -> Result<(), CheckpointError> {
+        let ModelSource::Bundle(model) = &self.source else {
+            return Err(CheckpointError::OtherModel {
+                found: model_id.to_owned(),
+                expected: "a model learned online".to_owned(),
+            });
+        };
+        let (inputs, state) = decode_key(record, model_id, &model.key_shape(&self.config))?;
+        let scoring = Scoring {
+            model: Arc::clone(model),
+            state: Box::new(state),
+        };
+        let entry = self.keys.get_or_insert_with(key, KeyEntry::default);
+        *entry = KeyEntry {
+            inputs,
+            scoring: Some(scoring),
+            learner: None,
+            changed: false,
+        };
+        Ok(())
+    }
+
     /// The trainings that failed since the last call, oldest first.
     pub fn take_learn_failures(&mut self) -> Vec<LearnFailure> {
         std::mem::take(&mut self.learn_failures)
@@ -395,6 +452,7 @@ impl Pipeline {
             for index in wave {
                 let record = &records[index];
                 let entry = self.keys.get_or_insert_with(&record.key, KeyEntry::default);
+                entry.changed = true;
                 let row = raw.row_mut(index).into_slice().expect("contiguous");
                 entry
                     .inputs
@@ -641,6 +699,56 @@ mod tests {
             timestamp_ms: 0,
             inputs: vec![0.0],
         }
+    }
+
+    /// Readings of keys `a` and `b` that wander, so that each key's scaler,
+    /// window, tails and hygiene all move.
+    fn wandering(from: usize, to: usize) -> Vec<Record> {
+        (from..to)
+            .flat_map(|t| {
+                ["a", "b"].into_iter().map(move |key| Record {
+                    key: key.into(),
+                    timestamp_ms: t as i64 * 1000,
+                    inputs: vec![
+                        (t as f32 * 0.37).sin() * 3.0 + if key == "a" { 10.0 } else { -4.0 },
+                    ],
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_restored_key_goes_on_exactly_as_if_never_stopped() {
+        let config = Arc::new(StreamConfig::for_schema(Schema::identity("s", "t", &["x"])));
+        let model = Arc::new(zero_model());
+        let pipeline =
+            || Pipeline::new(Arc::clone(&config), ModelSource::Bundle(Arc::clone(&model)));
+        let mut running = pipeline();
+        running.process_batch(&wandering(0, 300));
+        let records = running.checkpoint_changed("zero@1");
+        assert_eq!(
+            records.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        // Nothing changed since: nothing to write.
+        assert!(running.checkpoint_changed("zero@1").is_empty());
+
+        let mut restored = pipeline();
+        for (key, record) in &records {
+            restored.restore(key, record, "zero@1").unwrap();
+        }
+        let later = wandering(300, 500);
+        let expected = running.process_batch(&later);
+        assert_eq!(restored.process_batch(&later), expected);
+        // A key that starts afresh instead judges differently.
+        assert_ne!(pipeline().process_batch(&later), expected);
+        // A record for another model is refused and leaves the key alone.
+        let mut other = pipeline();
+        assert!(matches!(
+            other.restore("a", &records[0].1, "zero@2"),
+            Err(CheckpointError::OtherModel { .. })
+        ));
+        assert_eq!(other.key_count(), 0);
     }
 
     #[test]

@@ -180,6 +180,13 @@ impl<T> KeyStore<T> {
     pub fn iter(&self) -> impl Iterator<Item = (&String, &T)> {
         self.entries.iter().map(|(key, (entry, _))| (key, entry))
     }
+
+    /// Every entry, mutably, without marking it used.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut T)> {
+        self.entries
+            .iter_mut()
+            .map(|(key, (entry, _))| (key, entry))
+    }
 }
 
 impl Encode for KeyState {
