@@ -38,6 +38,10 @@ impl Learner for NeuralLearner {
             .expect("one state per series");
         Ok((learned.model, state))
     }
+
+    fn holds_weights(&self) -> bool {
+        self.modules.is_some()
+    }
 }
 
 /// A [`NeuralLearner`] for every new key.

@@ -6,6 +6,8 @@
 
 use std::collections::VecDeque;
 
+use ndarray::{Array1, Array2};
+
 /// A value that writes itself to a record.
 pub trait Encode {
     fn encode(&self, out: &mut Vec<u8>);
@@ -191,6 +193,55 @@ impl Decode for String {
         let (bytes, rest) = input.split_at(len);
         *input = rest;
         String::from_utf8(bytes.to_vec()).map_err(|e| DecodeError::invalid("string", e.to_string()))
+    }
+}
+
+/// A vector of weights: finite floats only.
+impl Encode for Array1<f32> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_len(self.len(), out);
+        for value in self {
+            value.encode(out);
+        }
+    }
+}
+
+impl Decode for Array1<f32> {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let values = finite(Vec::decode(input)?)?;
+        Ok(Array1::from(values))
+    }
+}
+
+/// A matrix of weights, row-major: rows, columns, then the values.
+impl Encode for Array2<f32> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.nrows().encode(out);
+        self.ncols().encode(out);
+        encode_len(self.len(), out);
+        for value in self {
+            value.encode(out);
+        }
+    }
+}
+
+impl Decode for Array2<f32> {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let rows = usize::decode(input)?;
+        let cols = usize::decode(input)?;
+        let values = finite(Vec::decode(input)?)?;
+        Array2::from_shape_vec((rows, cols), values)
+            .map_err(|e| DecodeError::invalid("matrix", format!("{rows} x {cols}: {e}")))
+    }
+}
+
+fn finite(values: Vec<f32>) -> Result<Vec<f32>, DecodeError> {
+    match values.iter().find(|v| !v.is_finite()) {
+        Some(v) => Err(DecodeError::invalid(
+            "weights",
+            format!("{v} is not finite"),
+        )),
+        None => Ok(values),
     }
 }
 

@@ -88,6 +88,12 @@ pub trait Learner: Send {
         config: &StreamConfig,
         max_epochs: usize,
     ) -> Result<(ScoringModel, KeyState), LearnError>;
+
+    /// Whether the next training continues from weights this learner
+    /// holds. A key restored from a checkpoint has its model but a new
+    /// learner, which holds none until it trains: its next refit is a
+    /// whole training.
+    fn holds_weights(&self) -> bool;
 }
 
 /// Gives each new online key its own [`Learner`].

@@ -16,8 +16,7 @@
 //!   payload, and [`source::file`] replay of CSV and JSON Lines with
 //!   one-line errors naming file, line and column.
 //! - [`state`]: per-key state: the input [`state::window`], the running
-//!   [`state::scaler`], the [`state::store`] of keys, and a key's
-//!   [`state::checkpoint`] record, written with the binary [`codec`].
+//!   [`state::scaler`], and the [`state::store`] of keys.
 //! - [`infer`]: the hot path: hand-written kernels (LSTM and GRU steps,
 //!   dense layers, vectorised activations) over `ndarray` buffers.
 //! - [`detect`]: errors to scores ([`detect::score`], peaks-over-threshold
@@ -28,12 +27,15 @@
 //! - [`learner`]: the trait through which online learning is reached (the
 //!   learning crate implements it); [`online`]: when a key learns and what
 //!   from.
+//! - [`checkpoint`]: a key's state (and, learning online, its own model
+//!   and history) as one versioned record, in the binary [`codec`].
 //! - [`pipeline`]: the streaming path that strings the stages together for
 //!   a micro-batch of events; replay, calibration, online learning and the
 //!   daemon all run through it.
 //! - [`parallel`]: independent offline jobs on a few threads, results in
 //!   order.
 
+pub mod checkpoint;
 pub mod codec;
 pub mod config;
 pub mod detect;

@@ -1,12 +1,12 @@
 //! A trained model as scoring sees it: the kernels, and the calibration
 //! every new key starts from.
 
+use crate::codec::{Decode, DecodeError, Encode};
 use crate::config::StreamConfig;
 use crate::detect::DetectionState;
 use crate::detect::score::ErrorTail;
 use crate::detect::threshold::{Threshold, ThresholdConfig};
 use crate::infer::KernelModel;
-use crate::state::checkpoint::KeyShape;
 use crate::state::scaler::{RunningScaler, ScalerStats};
 use crate::state::store::KeyState;
 
@@ -64,16 +64,36 @@ impl ScoringModel {
             detection,
         )
     }
+}
 
-    /// The shapes this model gives a key's state under `config`: what a
-    /// key's checkpoint must match to be restored.
-    pub fn key_shape(&self, config: &StreamConfig) -> KeyShape {
-        KeyShape {
-            window_len: self.kernels.window_len,
-            inputs: self.kernels.inputs(),
-            state_width: self.kernels.state_width(),
-            tails: self.error_tails.len(),
-            averages: config.schema.keyed_inputs().smoothed.len(),
+/// A key's own model (online keys) travels in its checkpoint.
+impl Encode for ScoringModel {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.kernels.encode(out);
+        self.scaler.encode(out);
+        self.error_tails.encode(out);
+        self.threshold.encode(out);
+    }
+}
+
+impl Decode for ScoringModel {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let model = ScoringModel {
+            kernels: KernelModel::decode(input)?,
+            scaler: ScalerStats::decode(input)?,
+            error_tails: Vec::decode(input)?,
+            threshold: Threshold::decode(input)?,
+        };
+        if model.scaler.mean.len() != model.kernels.inputs() {
+            return Err(DecodeError::invalid(
+                "model",
+                format!(
+                    "scaler statistics of {} inputs for a model of {}",
+                    model.scaler.mean.len(),
+                    model.kernels.inputs()
+                ),
+            ));
         }
+        Ok(model)
     }
 }

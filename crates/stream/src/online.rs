@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use ndarray::Array2;
 
+use crate::codec::{Decode, DecodeError, Encode};
 use crate::config::{OnlineConfig, StreamConfig};
 use crate::learner::{LearnError, Learner, Series};
 use crate::model::ScoringModel;
@@ -121,7 +122,7 @@ impl OnlineLearner {
             rows,
             usable: self.history.iter().map(|(_, ok)| *ok).collect(),
         };
-        let max_epochs = if self.trained {
+        let max_epochs = if self.trained && self.learner.holds_weights() {
             config.online.refit_max_epochs
         } else {
             config.training.max_epochs
@@ -130,5 +131,79 @@ impl OnlineLearner {
         let learned = self.learner.learn(&series, config, max_epochs)?;
         self.trained = true;
         Ok(learned)
+    }
+}
+
+impl OnlineLearner {
+    /// What the key has learned from, for its checkpoint: the history with
+    /// each event's usability, and where it stands between trainings (the
+    /// learner itself stays behind).
+    pub fn encode_progress(&self, out: &mut Vec<u8>) {
+        let width = self.history.front().map_or(0, |(raw, _)| raw.len());
+        width.encode(out);
+        self.history.len().encode(out);
+        for (raw, usable) in &self.history {
+            for value in raw {
+                value.encode(out);
+            }
+            usable.encode(out);
+        }
+        self.capacity.encode(out);
+        self.warmup_events.encode(out);
+        self.since_attempt.encode(out);
+        self.seen.encode(out);
+        self.trained.encode(out);
+    }
+
+    /// A key's learner from its checkpoint, training with `learner` from
+    /// now on.
+    pub fn decode_progress(
+        input: &mut &[u8],
+        learner: Box<dyn Learner>,
+    ) -> Result<OnlineLearner, DecodeError> {
+        let width = usize::decode(input)?;
+        let events = usize::decode(input)?;
+        // Every event takes at least its usability byte.
+        if events > input.len() {
+            return Err(DecodeError::Truncated("the learning history"));
+        }
+        let mut history = VecDeque::with_capacity(events);
+        for _ in 0..events {
+            let raw = (0..width)
+                .map(|_| f32::decode(input))
+                .collect::<Result<Vec<f32>, _>>()?;
+            if raw.iter().any(|v| !v.is_finite()) {
+                return Err(DecodeError::invalid(
+                    "learning history",
+                    "a value that is not finite",
+                ));
+            }
+            history.push_back((raw, bool::decode(input)?));
+        }
+        let learner = OnlineLearner {
+            history,
+            capacity: usize::decode(input)?,
+            warmup_events: u64::decode(input)?,
+            since_attempt: u64::decode(input)?,
+            seen: u64::decode(input)?,
+            trained: bool::decode(input)?,
+            learner,
+        };
+        if learner.capacity == 0 || learner.history.len() > learner.capacity {
+            return Err(DecodeError::invalid(
+                "learning history",
+                format!(
+                    "{} events for room of {}",
+                    learner.history.len(),
+                    learner.capacity
+                ),
+            ));
+        }
+        Ok(learner)
+    }
+
+    /// Inputs per event in the history (0 while it is empty).
+    pub fn history_width(&self) -> usize {
+        self.history.front().map_or(0, |(raw, _)| raw.len())
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{Array2, ArrayView2};
 
+use crate::checkpoint::{CheckpointError, KeyModel, decode_key, encode_key};
 use crate::config::StreamConfig;
 use crate::detect::DetectorErrors;
 use crate::infer::{KernelModel, Scratch};
@@ -21,7 +22,6 @@ use crate::model::ScoringModel;
 use crate::online::OnlineLearner;
 use crate::source::schema::KeyedInputs;
 use crate::source::{Record, Schema};
-use crate::state::checkpoint::{CheckpointError, decode_key, encode_key};
 use crate::state::store::{Evicted, KeyInputs, KeyState, KeyStore};
 
 /// Where a verdict stands.
@@ -372,32 +372,43 @@ impl Pipeline {
             .and_then(|(_, entry)| entry.scoring.as_ref().map(|s| Arc::clone(&s.model)))
     }
 
+    /// The model every key of the stream shares: its bundle, or an online
+    /// stream's prior.
+    fn shared_model(&self) -> Option<&Arc<ScoringModel>> {
+        match &self.source {
+            ModelSource::Bundle(model) => Some(model),
+            ModelSource::Online { prior, .. } => prior.as_ref(),
+        }
+    }
+
     /// Checkpoint records of the keys that took an event since their last
-    /// one, for the stream's bundle named `model_id` (`name@version`). Keys
-    /// that learn online are not checkpointed yet: they start afresh.
+    /// one, by key, for the stream's model named `model_id`
+    /// (`name@version` of its bundle, or of the online stream).
     pub fn checkpoint_changed(&mut self, model_id: &str) -> Vec<(String, Vec<u8>)> {
-        let ModelSource::Bundle(_) = &self.source else {
-            return Vec::new();
-        };
+        let shared = self.shared_model().cloned();
         let mut records: Vec<(String, Vec<u8>)> = self
             .keys
             .iter_mut()
             .filter(|(_, entry)| entry.changed)
-            .filter_map(|(key, entry)| {
+            .map(|(key, entry)| {
                 entry.changed = false;
-                let scoring = entry.scoring.as_ref()?;
-                Some((
-                    key.clone(),
-                    encode_key(model_id, &entry.inputs, &scoring.state),
-                ))
+                let scoring = entry.scoring.as_ref().map(|s| {
+                    let model = match &shared {
+                        Some(shared) if Arc::ptr_eq(shared, &s.model) => KeyModel::Shared,
+                        _ => KeyModel::Own(&s.model),
+                    };
+                    (model, s.state.as_ref())
+                });
+                let record = encode_key(model_id, &entry.inputs, scoring, entry.learner.as_ref());
+                (key.clone(), record)
             })
             .collect();
         records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         records
     }
 
-    /// Gives `key` the state in its checkpoint `record`, written for the
-    /// stream's bundle named `model_id`. A record of another model, format
+    /// Gives `key` what its checkpoint `record` holds, written for the
+    /// stream's model named `model_id`. A record of another model, format
     /// or shape is refused and the key is left as it was.
     pub fn restore(
         &mut self,
@@ -405,22 +416,30 @@ impl Pipeline {
         record: &[u8],
         model_id: &str,
     ) -> Result<(), CheckpointError> {
-        let ModelSource::Bundle(model) = &self.source else {
-            return Err(CheckpointError::OtherModel {
-                found: model_id.to_owned(),
-                expected: "a model learned online".to_owned(),
-            });
+        let shared = self.shared_model().cloned();
+        let learners = match &self.source {
+            ModelSource::Online { learners, .. } => Some(Arc::clone(learners)),
+            ModelSource::Bundle(_) => None,
         };
-        let (inputs, state) = decode_key(record, model_id, &model.key_shape(&self.config))?;
-        let scoring = Scoring {
-            model: Arc::clone(model),
+        let restored = decode_key(
+            record,
+            model_id,
+            shared.as_deref(),
+            &self.config,
+            learners.as_deref(),
+        )?;
+        let scoring = restored.scoring.map(|(own, state)| Scoring {
+            model: match own {
+                Some(own) => Arc::new(own),
+                None => Arc::clone(shared.as_ref().expect("checked by decode_key")),
+            },
             state: Box::new(state),
-        };
+        });
         let entry = self.keys.get_or_insert_with(key, KeyEntry::default);
         *entry = KeyEntry {
-            inputs,
-            scoring: Some(scoring),
-            learner: None,
+            inputs: restored.inputs,
+            scoring,
+            learner: restored.learner,
             changed: false,
         };
         Ok(())
@@ -752,6 +771,60 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_online_key_goes_on_without_a_second_warm_up() {
+        let config: Arc<StreamConfig> = Arc::new(
+            toml::from_str(
+                r#"
+                [schema]
+                name = "pumps"
+                features = [{ name = "x" }]
+                [model]
+                window_len = 2
+                burn_in_steps = 0
+                [online]
+                warmup_events = 20
+                refit_every_events = 50
+                "#,
+            )
+            .unwrap(),
+        );
+        let online = || {
+            Pipeline::new(
+                Arc::clone(&config),
+                ModelSource::Online {
+                    warmup_events: 20,
+                    learners: Arc::new(Learners {
+                        handed_out: Mutex::new(0),
+                        failing: 1000,
+                    }),
+                    prior: None,
+                },
+            )
+        };
+        let mut running = online();
+        running.process_batch(&wandering(0, 120));
+        let records = running.checkpoint_changed("pumps@online");
+        let mut restored = online();
+        for (key, record) in &records {
+            restored.restore(key, record, "pumps@online").unwrap();
+        }
+        let later = wandering(120, 260);
+        let expected = running.process_batch(&later);
+        let verdicts = restored.process_batch(&later);
+        assert!(verdicts.iter().all(|v| v.status != Status::Learning));
+        assert!(verdicts.iter().any(|v| v.status == Status::Scored));
+        assert_eq!(verdicts, expected);
+        // Started afresh, the same keys would learn again first.
+        assert_eq!(online().process_batch(&later)[0].status, Status::Learning);
+        // A stream with a bundle refuses a key that learned online.
+        let mut bundle = Pipeline::new(
+            Arc::clone(&config),
+            ModelSource::Bundle(Arc::new(zero_model())),
+        );
+        assert!(bundle.restore("a", &records[0].1, "pumps@online").is_err());
+    }
+
+    #[test]
     fn waves_keep_each_key_in_order() {
         let records: Vec<Record> = ["a", "b", "a", "a", "c", "b"]
             .into_iter()
@@ -832,6 +905,10 @@ mod tests {
             self.trained = true;
             Ok(zero_model_and_state(config))
         }
+
+        fn holds_weights(&self) -> bool {
+            self.trained
+        }
     }
 
     impl LearnerFactory for Learners {
@@ -869,6 +946,10 @@ mod tests {
                 .unwrap()
                 .push((usable, history.usable.len()));
             Ok(zero_model_and_state(config))
+        }
+
+        fn holds_weights(&self) -> bool {
+            true
         }
     }
 

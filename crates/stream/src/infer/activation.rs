@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{Decode, DecodeError, Encode};
+
 /// Defines a function whose body is compiled three times, for AVX-512, for
 /// AVX2 with FMA and for the baseline, and runs the widest the CPU has. The
 /// body must only call `#[inline(always)]` helpers so they are compiled
@@ -117,6 +119,28 @@ pub fn tanh(x: f32) -> f32 {
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
     0.5 * tanh(0.5 * x) + 0.5
+}
+
+impl Encode for Activation {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let tag: u8 = match self {
+            Activation::Relu => 0,
+            Activation::Tanh => 1,
+            Activation::Identity => 2,
+        };
+        tag.encode(out);
+    }
+}
+
+impl Decode for Activation {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        match u8::decode(input)? {
+            0 => Ok(Activation::Relu),
+            1 => Ok(Activation::Tanh),
+            2 => Ok(Activation::Identity),
+            other => Err(DecodeError::invalid("activation", other.to_string())),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::activation::Activation;
 use super::linalg::matmul_into;
+use crate::codec::{Decode, DecodeError, Encode};
 
 /// `y = act(x · W + b)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +91,60 @@ impl DenseStack {
 #[derive(Debug, Default, Clone)]
 pub struct StackScratch {
     hidden: Vec<Array2<f32>>,
+}
+
+impl Encode for Dense {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.weight.encode(out);
+        self.bias.encode(out);
+        self.activation.encode(out);
+    }
+}
+
+impl Decode for Dense {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let dense = Dense {
+            weight: Array2::decode(input)?,
+            bias: Array1::decode(input)?,
+            activation: Activation::decode(input)?,
+        };
+        if dense.bias.len() != dense.outputs() {
+            return Err(DecodeError::invalid(
+                "dense layer",
+                format!(
+                    "{} biases for {} outputs",
+                    dense.bias.len(),
+                    dense.outputs()
+                ),
+            ));
+        }
+        Ok(dense)
+    }
+}
+
+impl Encode for DenseStack {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.layers.encode(out);
+    }
+}
+
+impl Decode for DenseStack {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let stack = DenseStack {
+            layers: Vec::decode(input)?,
+        };
+        let chained = stack
+            .layers
+            .windows(2)
+            .all(|pair| pair[0].outputs() == pair[1].inputs());
+        if stack.layers.is_empty() || !chained {
+            return Err(DecodeError::invalid(
+                "dense stack",
+                format!("{} layers whose widths do not chain", stack.layers.len()),
+            ));
+        }
+        Ok(stack)
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::dense::{Dense, DenseStack, StackScratch};
 use super::recurrent::{CellScratch, RecurrentCell};
+use crate::codec::{Decode, DecodeError, Encode};
 
 /// Weights of both detectors, ready for the hot path.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,6 +157,50 @@ fn window_means(window: &[f32], centred: &[bool], means: &mut [f32]) {
     let steps = (window.len() / centred.len()) as f32;
     for (mean, &c) in means.iter_mut().zip(centred) {
         *mean = if c { *mean / steps } else { 0.0 };
+    }
+}
+
+impl Encode for KernelModel {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.cell.encode(out);
+        self.head.encode(out);
+        self.autoencoder.encode(out);
+        self.window_len.encode(out);
+        self.centred_inputs.encode(out);
+    }
+}
+
+impl Decode for KernelModel {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let model = KernelModel {
+            cell: RecurrentCell::decode(input)?,
+            head: Dense::decode(input)?,
+            autoencoder: DenseStack::decode(input)?,
+            window_len: usize::decode(input)?,
+            centred_inputs: Vec::decode(input)?,
+        };
+        let inputs = model.inputs();
+        let window_inputs = model.window_len.checked_mul(inputs);
+        let consistent = model.window_len > 0
+            && model.head.inputs() == model.cell.hidden()
+            && model.head.outputs() == inputs
+            && window_inputs == Some(model.autoencoder.inputs())
+            && window_inputs == Some(model.autoencoder.outputs())
+            && (model.centred_inputs.is_empty() || model.centred_inputs.len() == inputs);
+        if !consistent {
+            return Err(DecodeError::invalid(
+                "model",
+                format!(
+                    "a forecaster of {inputs} inputs, a head of {} -> {}, an autoencoder of {} -> {} over windows of {}",
+                    model.head.inputs(),
+                    model.head.outputs(),
+                    model.autoencoder.inputs(),
+                    model.autoencoder.outputs(),
+                    model.window_len
+                ),
+            ));
+        }
+        Ok(model)
     }
 }
 

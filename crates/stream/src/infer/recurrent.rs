@@ -9,6 +9,7 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::activation::{sigmoid, tanh, widest_simd};
 use super::linalg::matmul_into;
+use crate::codec::{Decode, DecodeError, Encode};
 
 /// LSTM cell. Gates packed in the order input, forget, cell, output.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,6 +172,82 @@ widest_simd! {
                 h[j] = z * (h[j] - candidate) + candidate;
             }
         }
+    }
+}
+
+impl Encode for RecurrentCell {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            RecurrentCell::Lstm(cell) => {
+                0u8.encode(out);
+                cell.w_input.encode(out);
+                cell.w_hidden.encode(out);
+                cell.bias.encode(out);
+            }
+            RecurrentCell::Gru(cell) => {
+                1u8.encode(out);
+                cell.w_input.encode(out);
+                cell.w_hidden.encode(out);
+                cell.b_input.encode(out);
+                cell.b_hidden.encode(out);
+            }
+        }
+    }
+}
+
+impl Decode for RecurrentCell {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let (cell, gates) = match u8::decode(input)? {
+            0 => (
+                RecurrentCell::Lstm(LstmCell {
+                    w_input: Array2::decode(input)?,
+                    w_hidden: Array2::decode(input)?,
+                    bias: Array1::decode(input)?,
+                }),
+                4,
+            ),
+            1 => (
+                RecurrentCell::Gru(GruCell {
+                    w_input: Array2::decode(input)?,
+                    w_hidden: Array2::decode(input)?,
+                    b_input: Array1::decode(input)?,
+                    b_hidden: Array1::decode(input)?,
+                }),
+                3,
+            ),
+            other => {
+                return Err(DecodeError::invalid(
+                    "recurrent cell kind",
+                    other.to_string(),
+                ));
+            }
+        };
+        let (w_input, w_hidden, biases) = match &cell {
+            RecurrentCell::Lstm(c) => (&c.w_input, &c.w_hidden, vec![c.bias.len()]),
+            RecurrentCell::Gru(c) => (
+                &c.w_input,
+                &c.w_hidden,
+                vec![c.b_input.len(), c.b_hidden.len()],
+            ),
+        };
+        let hidden = w_hidden.nrows();
+        let width = gates * hidden;
+        let consistent = hidden > 0
+            && w_input.nrows() > 0
+            && w_input.ncols() == width
+            && w_hidden.ncols() == width
+            && biases.iter().all(|&b| b == width);
+        if !consistent {
+            return Err(DecodeError::invalid(
+                "recurrent cell",
+                format!(
+                    "weights {:?} and {:?} for a hidden state of {hidden}",
+                    w_input.dim(),
+                    w_hidden.dim()
+                ),
+            ));
+        }
+        Ok(cell)
     }
 }
 

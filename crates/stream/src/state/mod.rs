@@ -1,8 +1,6 @@
-//! Per-key state: the input [`window`], the running [`scaler`], the
-//! [`store`] that holds each key's recurrent and detection state, and the
-//! [`checkpoint`] record a key's state travels in.
+//! Per-key state: the input [`window`], the running [`scaler`], and the
+//! [`store`] that holds each key's recurrent and detection state.
 
-pub mod checkpoint;
 pub mod scaler;
 pub mod store;
 pub mod window;

@@ -324,6 +324,28 @@ impl Decode for RunningScaler {
     }
 }
 
+impl Encode for ScalerStats {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.mean.encode(out);
+        self.std.encode(out);
+        self.count.encode(out);
+    }
+}
+
+impl Decode for ScalerStats {
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        let stats = ScalerStats {
+            mean: Vec::decode(input)?,
+            std: Vec::decode(input)?,
+            count: u64::decode(input)?,
+        };
+        stats
+            .check(stats.mean.len())
+            .map_err(|e| DecodeError::invalid("scaler statistics", e))?;
+        Ok(stats)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
