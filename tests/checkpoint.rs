@@ -46,7 +46,7 @@ fn readings(key: &str, points: usize, seed: u64) -> Vec<Record> {
 /// running one's; also returns the record's size.
 fn move_key(
     running: &mut Pipeline,
-    mut fresh: Pipeline,
+    fresh: &mut Pipeline,
     later: &[Record],
 ) -> (Vec<Verdict>, usize) {
     let records = running.checkpoint_changed("pump@1");
@@ -84,7 +84,7 @@ fn a_bundle_key_of_the_sensor_stream_checkpoints_in_a_few_kilobytes() {
     for chunk in events[..3000].chunks(64) {
         running.process_batch(chunk);
     }
-    let (verdicts, bytes) = move_key(&mut running, pipeline(), &events[3000..]);
+    let (verdicts, bytes) = move_key(&mut running, &mut pipeline(), &events[3000..]);
     assert!(verdicts.iter().all(|v| v.status == Status::Scored));
     // Window 16 x 2 inputs, LSTM state 2 x 16, four error tails of at most
     // 200 peaks each (README, The daemon).
@@ -106,15 +106,27 @@ fn a_key_learning_online_restores_without_a_second_warm_up() {
             },
         )
     };
-    let events = readings("pump-1", 2200, 3);
+    let events = readings("pump-1", 3000, 3);
     let mut running = online();
     for chunk in events[..2000].chunks(64) {
         running.process_batch(chunk);
     }
-    let (verdicts, bytes) = move_key(&mut running, online(), &events[2000..]);
+    // Up to the next refit (every 1,000 events from the first training at
+    // 750) the restored key scores exactly as the running one.
+    let mut restored = online();
+    let (verdicts, bytes) = move_key(&mut running, &mut restored, &events[2000..2700]);
     assert!(verdicts.iter().all(|v| v.status == Status::Scored));
     // Its own two models and the last 2,000 events it learned from
     // (`online.history_events` keeps up to 3,000).
     println!("online key: {bytes} bytes");
     assert!(bytes <= 64 * 1024, "{bytes} bytes");
+    // The refit at 2,750 continues from the restored model's weights.
+    let restored_model = restored.key_model("pump-1").unwrap();
+    for chunk in events[2700..].chunks(64) {
+        let verdicts = restored.process_batch(chunk);
+        assert!(verdicts.iter().all(|v| v.status == Status::Scored));
+    }
+    assert!(restored.take_learn_failures().is_empty());
+    let refit = restored.key_model("pump-1").unwrap();
+    assert!(!Arc::ptr_eq(&refit, &restored_model), "no refit happened");
 }

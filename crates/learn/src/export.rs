@@ -1,14 +1,18 @@
-//! Trained burn modules -> hot-path kernels ([`KernelModel`]).
+//! Trained burn modules -> hot-path kernels ([`KernelModel`]), and back
+//! ([`modules_from_kernels`]) for a key whose model came from a checkpoint.
 //!
 //! burn keeps one `Linear` per gate and per source (input, hidden); the
 //! kernels pack the gates side by side so one matrix product computes them all.
 
+use burn::module::Param;
 use burn::nn::{Gru, Linear, Lstm};
 use burn::tensor::{Device, Tensor, TensorData};
 use ndarray::{Array1, Array2, Array3, Axis, concatenate, s};
 
 use crate::autoencoder::Autoencoder;
+use crate::fit::init_seeded;
 use crate::forecaster::{Forecaster, RecurrentLayer};
+use tidewatch_stream::config::{AutoencoderConfig, CellKind, ForecasterConfig};
 use tidewatch_stream::infer::activation::Activation;
 use tidewatch_stream::infer::dense::{Dense, DenseStack};
 use tidewatch_stream::infer::model::{KernelModel, Scratch, reconstruct};
@@ -131,6 +135,114 @@ fn columns(blocks: impl Iterator<Item = Array2<f32>>) -> Array2<f32> {
         .into_owned()
 }
 
+/// burn modules that compute what `kernels` compute, to continue training
+/// from: a key restored from a checkpoint refits from the model it scores
+/// with. Shapes come from the kernels. An LSTM's input and hidden biases
+/// were summed on export; the sum goes to the input side.
+pub fn modules_from_kernels(kernels: &KernelModel, device: &Device) -> (Forecaster, Autoencoder) {
+    let hidden = kernels.cell.hidden();
+    let inputs = kernels.inputs();
+    let cell = match kernels.cell {
+        RecurrentCell::Lstm(_) => CellKind::Lstm,
+        RecurrentCell::Gru(_) => CellKind::Gru,
+    };
+    let shape = ForecasterConfig {
+        cell,
+        hidden_size: hidden,
+    };
+    // Drawn under the seed lock (then overwritten), so that other keys
+    // training at the same time draw what they would have alone.
+    let mut forecaster = init_seeded(0, device, |d| Forecaster::init(&shape, inputs, d));
+    let gate = |m: &Array2<f32>, g: usize| m.slice(s![.., g * hidden..(g + 1) * hidden]).to_owned();
+    let span = |v: &Array1<f32>, g: usize| v.slice(s![g * hidden..(g + 1) * hidden]).to_owned();
+    match (&mut forecaster.recurrent, &kernels.cell) {
+        (RecurrentLayer::Lstm(lstm), RecurrentCell::Lstm(k)) => {
+            let forget = lstm
+                .forget_gate
+                .as_mut()
+                .expect("tidewatch builds LSTMs with a forget gate");
+            let gates = [
+                &mut lstm.input_gate,
+                forget,
+                &mut lstm.cell_gate,
+                &mut lstm.output_gate,
+            ];
+            for (g, controller) in gates.into_iter().enumerate() {
+                set_linear(
+                    &mut controller.input_transform,
+                    gate(&k.w_input, g),
+                    span(&k.bias, g),
+                    device,
+                );
+                set_linear(
+                    &mut controller.hidden_transform,
+                    gate(&k.w_hidden, g),
+                    Array1::zeros(hidden),
+                    device,
+                );
+            }
+        }
+        (RecurrentLayer::Gru(gru), RecurrentCell::Gru(k)) => {
+            let gates = [&mut gru.update_gate, &mut gru.reset_gate, &mut gru.new_gate];
+            for (g, controller) in gates.into_iter().enumerate() {
+                set_linear(
+                    &mut controller.input_transform,
+                    gate(&k.w_input, g),
+                    span(&k.b_input, g),
+                    device,
+                );
+                set_linear(
+                    &mut controller.hidden_transform,
+                    gate(&k.w_hidden, g),
+                    span(&k.b_hidden, g),
+                    device,
+                );
+            }
+        }
+        _ => unreachable!("the forecaster was built with the kernels' cell"),
+    }
+    set_linear(
+        &mut forecaster.head,
+        kernels.head.weight.clone(),
+        kernels.head.bias.clone(),
+        device,
+    );
+
+    let layers = &kernels.autoencoder.layers;
+    let encoder = layers.len() / 2;
+    let shape = AutoencoderConfig {
+        hidden_widths: layers[..encoder].iter().map(|l| l.outputs()).collect(),
+        activation: layers[0].activation,
+        level_relative: kernels.centred_inputs.iter().any(|&c| c),
+    };
+    let measured = if kernels.centred_inputs.is_empty() {
+        vec![false; inputs]
+    } else {
+        kernels.centred_inputs.clone()
+    };
+    let mut autoencoder = init_seeded(0, device, |d| {
+        Autoencoder::init(&shape, kernels.window_len, &measured, d)
+    });
+    for (linear, dense) in autoencoder.layers.iter_mut().zip(layers) {
+        set_linear(linear, dense.weight.clone(), dense.bias.clone(), device);
+    }
+    (forecaster, autoencoder)
+}
+
+/// weight [inputs, outputs], bias [outputs]
+fn set_linear(linear: &mut Linear, weight: Array2<f32>, bias: Array1<f32>, device: &Device) {
+    let (rows, cols) = weight.dim();
+    let weight: Vec<f32> = weight.iter().copied().collect();
+    linear.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(weight, [rows, cols]),
+        device,
+    ));
+    linear.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(bias.to_vec(), [cols]),
+        device,
+    )));
+}
+
 /// The largest absolute difference between burn's forecaster and its
 /// kernels, running the kernels one step at a time as the stream does.
 /// sequences [batch, time, inputs]
@@ -233,6 +345,40 @@ mod tests {
                 gap < 1e-4,
                 "autoencoder (level_relative {level_relative}): max abs difference {gap}"
             );
+        }
+    }
+
+    #[test]
+    fn modules_rebuilt_from_kernels_export_to_the_same_kernels() {
+        let device = Device::flex();
+        let measured: Vec<bool> = (0..3).map(|i| i < 2).collect();
+        for (i, (cell, level_relative)) in [(CellKind::Lstm, true), (CellKind::Gru, false)]
+            .into_iter()
+            .enumerate()
+        {
+            let forecaster = crate::fit::init_seeded(11 + i as u64, &device, |d| {
+                Forecaster::init(
+                    &ForecasterConfig {
+                        cell,
+                        hidden_size: 6,
+                    },
+                    3,
+                    d,
+                )
+            });
+            let config = AutoencoderConfig {
+                hidden_widths: vec![8, 3],
+                level_relative,
+                ..AutoencoderConfig::default()
+            };
+            let autoencoder = crate::fit::init_seeded(21 + i as u64, &device, |d| {
+                Autoencoder::init(&config, 5, &measured, d)
+            });
+            let kernels = kernel_model(&forecaster, &autoencoder, 5);
+            let (forecaster, autoencoder) = modules_from_kernels(&kernels, &device);
+            let again = kernel_model(&forecaster, &autoencoder, 5);
+            // The LSTM's summed biases come back summed the same way.
+            assert_eq!(again, kernels, "{cell}");
         }
     }
 }

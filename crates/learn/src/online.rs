@@ -7,6 +7,9 @@ use tidewatch_stream::learner::{LearnError, Learner, LearnerFactory, Series};
 use tidewatch_stream::model::ScoringModel;
 use tidewatch_stream::state::store::KeyState;
 
+use burn::tensor::Device;
+
+use crate::export::modules_from_kernels;
 use crate::fit::Progress;
 use crate::train::{Modules, learn};
 
@@ -39,8 +42,12 @@ impl Learner for NeuralLearner {
         Ok((learned.model, state))
     }
 
-    fn holds_weights(&self) -> bool {
-        self.modules.is_some()
+    fn resume(&mut self, model: &ScoringModel) {
+        let (forecaster, autoencoder) = modules_from_kernels(&model.kernels, &Device::flex());
+        self.modules = Some(Modules {
+            forecaster,
+            autoencoder,
+        });
     }
 }
 

@@ -316,9 +316,7 @@ mod tests {
             unreachable!("restoring trains nothing")
         }
 
-        fn holds_weights(&self) -> bool {
-            false
-        }
+        fn resume(&mut self, _model: &ScoringModel) {}
     }
 
     /// A key that has seen some events scored by `model`: every part of its

@@ -89,11 +89,9 @@ pub trait Learner: Send {
         max_epochs: usize,
     ) -> Result<(ScoringModel, KeyState), LearnError>;
 
-    /// Whether the next training continues from weights this learner
-    /// holds. A key restored from a checkpoint has its model but a new
-    /// learner, which holds none until it trains: its next refit is a
-    /// whole training.
-    fn holds_weights(&self) -> bool;
+    /// Continues from `model` at the next refit: the model of a key
+    /// restored from a checkpoint, whose learner is new.
+    fn resume(&mut self, model: &ScoringModel);
 }
 
 /// Gives each new online key its own [`Learner`].

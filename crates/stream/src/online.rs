@@ -122,7 +122,7 @@ impl OnlineLearner {
             rows,
             usable: self.history.iter().map(|(_, ok)| *ok).collect(),
         };
-        let max_epochs = if self.trained && self.learner.holds_weights() {
+        let max_epochs = if self.trained {
             config.online.refit_max_epochs
         } else {
             config.training.max_epochs
@@ -156,7 +156,7 @@ impl OnlineLearner {
     }
 
     /// A key's learner from its checkpoint, training with `learner` from
-    /// now on.
+    /// now on (resumed from the key's model by [`OnlineLearner::resume`]).
     pub fn decode_progress(
         input: &mut &[u8],
         learner: Box<dyn Learner>,
@@ -200,6 +200,11 @@ impl OnlineLearner {
             ));
         }
         Ok(learner)
+    }
+
+    /// Continues from `model`, the restored key's own, at the next refit.
+    pub fn resume(&mut self, model: &ScoringModel) {
+        self.learner.resume(model);
     }
 
     /// Inputs per event in the history (0 while it is empty).

@@ -428,9 +428,15 @@ impl Pipeline {
             &self.config,
             learners.as_deref(),
         )?;
+        let mut learner = restored.learner;
         let scoring = restored.scoring.map(|(own, state)| Scoring {
             model: match own {
-                Some(own) => Arc::new(own),
+                Some(own) => {
+                    if let Some(learner) = learner.as_mut() {
+                        learner.resume(&own);
+                    }
+                    Arc::new(own)
+                }
                 None => Arc::clone(shared.as_ref().expect("checked by decode_key")),
             },
             state: Box::new(state),
@@ -439,7 +445,7 @@ impl Pipeline {
         *entry = KeyEntry {
             inputs: restored.inputs,
             scoring,
-            learner: restored.learner,
+            learner,
             changed: false,
         };
         Ok(())
@@ -906,8 +912,8 @@ mod tests {
             Ok(zero_model_and_state(config))
         }
 
-        fn holds_weights(&self) -> bool {
-            self.trained
+        fn resume(&mut self, _model: &ScoringModel) {
+            self.trained = true;
         }
     }
 
@@ -948,9 +954,7 @@ mod tests {
             Ok(zero_model_and_state(config))
         }
 
-        fn holds_weights(&self) -> bool {
-            true
-        }
+        fn resume(&mut self, _model: &ScoringModel) {}
     }
 
     impl LearnerFactory for Recording {
