@@ -5,7 +5,7 @@
 //! kernels pack the gates side by side so one matrix product computes them all.
 
 use burn::module::Param;
-use burn::nn::{Gru, Linear, Lstm};
+use burn::nn::{GateController, Gru, Linear, Lstm};
 use burn::tensor::{Device, Tensor, TensorData};
 use ndarray::{Array1, Array2, Array3, Axis, concatenate, s};
 
@@ -153,7 +153,6 @@ pub fn modules_from_kernels(kernels: &KernelModel, device: &Device) -> (Forecast
     // Drawn under the seed lock (then overwritten), so that other keys
     // training at the same time draw what they would have alone.
     let mut forecaster = init_seeded(0, device, |d| Forecaster::init(&shape, inputs, d));
-    let gate = |m: &Array2<f32>, g: usize| m.slice(s![.., g * hidden..(g + 1) * hidden]).to_owned();
     let span = |v: &Array1<f32>, g: usize| v.slice(s![g * hidden..(g + 1) * hidden]).to_owned();
     match (&mut forecaster.recurrent, &kernels.cell) {
         (RecurrentLayer::Lstm(lstm), RecurrentCell::Lstm(k)) => {
@@ -167,37 +166,13 @@ pub fn modules_from_kernels(kernels: &KernelModel, device: &Device) -> (Forecast
                 &mut lstm.cell_gate,
                 &mut lstm.output_gate,
             ];
-            for (g, controller) in gates.into_iter().enumerate() {
-                set_linear(
-                    &mut controller.input_transform,
-                    gate(&k.w_input, g),
-                    span(&k.bias, g),
-                    device,
-                );
-                set_linear(
-                    &mut controller.hidden_transform,
-                    gate(&k.w_hidden, g),
-                    Array1::zeros(hidden),
-                    device,
-                );
-            }
+            let biases = |g| (span(&k.bias, g), Array1::zeros(hidden));
+            set_gates(gates, &k.w_input, &k.w_hidden, biases, device);
         }
         (RecurrentLayer::Gru(gru), RecurrentCell::Gru(k)) => {
             let gates = [&mut gru.update_gate, &mut gru.reset_gate, &mut gru.new_gate];
-            for (g, controller) in gates.into_iter().enumerate() {
-                set_linear(
-                    &mut controller.input_transform,
-                    gate(&k.w_input, g),
-                    span(&k.b_input, g),
-                    device,
-                );
-                set_linear(
-                    &mut controller.hidden_transform,
-                    gate(&k.w_hidden, g),
-                    span(&k.b_hidden, g),
-                    device,
-                );
-            }
+            let biases = |g| (span(&k.b_input, g), span(&k.b_hidden, g));
+            set_gates(gates, &k.w_input, &k.w_hidden, biases, device);
         }
         _ => unreachable!("the forecaster was built with the kernels' cell"),
     }
@@ -227,6 +202,36 @@ pub fn modules_from_kernels(kernels: &KernelModel, device: &Device) -> (Forecast
         set_linear(linear, dense.weight.clone(), dense.bias.clone(), device);
     }
     (forecaster, autoencoder)
+}
+
+/// Gate `g`'s input and hidden transforms from columns `g` of the packed
+/// kernel weights (gates side by side, `hidden` columns each) and from
+/// `biases(g)`: (input side, hidden side).
+fn set_gates<const N: usize>(
+    gates: [&mut GateController; N],
+    w_input: &Array2<f32>,
+    w_hidden: &Array2<f32>,
+    biases: impl Fn(usize) -> (Array1<f32>, Array1<f32>),
+    device: &Device,
+) {
+    let hidden = w_hidden.nrows();
+    let columns =
+        |m: &Array2<f32>, g: usize| m.slice(s![.., g * hidden..(g + 1) * hidden]).to_owned();
+    for (g, controller) in gates.into_iter().enumerate() {
+        let (input_bias, hidden_bias) = biases(g);
+        set_linear(
+            &mut controller.input_transform,
+            columns(w_input, g),
+            input_bias,
+            device,
+        );
+        set_linear(
+            &mut controller.hidden_transform,
+            columns(w_hidden, g),
+            hidden_bias,
+            device,
+        );
+    }
 }
 
 /// weight [inputs, outputs], bias [outputs]

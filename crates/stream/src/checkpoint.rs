@@ -387,8 +387,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_key_learning_online_keeps_its_own_model_and_history() {
+    /// A key learning online, scored by its own model, and its record.
+    fn online_key() -> (ScoringModel, KeyInputs, KeyState, OnlineLearner, Vec<u8>) {
         let own = model(0.7);
         let (inputs, state, learner) = used_key(&own);
         let record = encode_key(
@@ -397,6 +397,12 @@ mod tests {
             Some((KeyModel::Own(&own), &state)),
             Some(&learner),
         );
+        (own, inputs, state, learner, record)
+    }
+
+    #[test]
+    fn a_key_learning_online_keeps_its_own_model_and_history() {
+        let (own, _, state, learner, record) = online_key();
         // An online stream without a prior: the key's own model is in the record.
         let restored = restore(&record, None).unwrap();
         // A stream that learns nothing refuses a learning key.
@@ -466,14 +472,7 @@ mod tests {
 
     #[test]
     fn damaged_records_are_errors_not_panics() {
-        let own = model(0.7);
-        let (inputs, state, learner) = used_key(&own);
-        let record = encode_key(
-            MODEL,
-            &inputs,
-            Some((KeyModel::Own(&own), &state)),
-            Some(&learner),
-        );
+        let (.., record) = online_key();
         for end in 0..record.len() {
             assert!(restore(&record[..end], None).is_err(), "cut at {end}");
         }
