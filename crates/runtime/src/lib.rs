@@ -18,6 +18,8 @@
 //!   micro-batches, start-up and drain.
 //! - [`sink`]: the [`sink::alert`] flag record and the [`sink::kafka`]
 //!   outbox that produces flags and dead letters.
+//! - [`changelog`]: a stream's key checkpoints on their compacted topic,
+//!   read back one partition at a time.
 //! - [`metrics`]: every Prometheus metric, declared once;
 //!   [`readiness`]: what `/readyz` checks; [`http`]: `/metrics`,
 //!   `/healthz`, `/readyz`.
@@ -25,6 +27,7 @@
 //! - [`shutdown`]: the stop signal; [`supervisor`]: every thread's end
 //!   stops the daemon; [`error`]: the one error type they all return.
 
+pub mod changelog;
 pub mod config;
 pub mod daemon;
 pub mod error;
