@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, Producer};
-use tidewatch_runtime::changelog::read_partition;
+use tidewatch_runtime::changelog::{ChangelogError, ensure_topic, read_partition};
 
 use support::{Nisshi, producer};
 
@@ -55,5 +55,33 @@ fn a_partition_reads_back_as_each_keys_last_record() {
         read_partition(&client, "empty-state", 0, Duration::from_secs(30))
             .unwrap()
             .is_empty()
+    );
+}
+
+#[test]
+fn the_changelog_is_created_with_the_inputs_partitions_once() {
+    let broker = Nisshi::start();
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", broker.brokers());
+    let timeout = Duration::from_secs(30);
+    ensure_topic(&client, TOPIC, 3, timeout).unwrap();
+    // A second daemon finds it there.
+    ensure_topic(&client, TOPIC, 3, timeout).unwrap();
+    let consumer: rdkafka::consumer::BaseConsumer = client.create().unwrap();
+    let metadata =
+        rdkafka::consumer::Consumer::fetch_metadata(&consumer, Some(TOPIC), timeout).unwrap();
+    assert_eq!(metadata.topics()[0].partitions().len(), 3);
+    // One of another partition count is refused, naming the counts.
+    let error = ensure_topic(&client, TOPIC, 4, timeout).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ChangelogError::Partitions {
+                found: 3,
+                expected: 4,
+                ..
+            }
+        ),
+        "{error}"
     );
 }

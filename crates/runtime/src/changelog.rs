@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -33,12 +35,89 @@ pub enum ChangelogError {
         reached: i64,
         timeout: Duration,
     },
+    #[error("changelog {topic}: {source}")]
+    Topic {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error(
+        "changelog {topic} has {found} partitions; it must have its input's {expected} (delete it or name another state_topic)"
+    )]
+    Partitions {
+        topic: String,
+        found: usize,
+        expected: usize,
+    },
     #[error("changelog {topic}[{partition}]: a record at offset {offset} has no key")]
     NoKey {
         topic: String,
         partition: i32,
         offset: i64,
     },
+}
+
+/// Creates `topic` as a compacted changelog of `partitions` partitions
+/// (the input's, so that the two are co-partitioned) when the broker has
+/// none; an existing one must have as many partitions.
+pub fn ensure_topic(
+    client: &ClientConfig,
+    topic: &str,
+    partitions: usize,
+    timeout: Duration,
+) -> Result<(), ChangelogError> {
+    let kafka = |source| ChangelogError::Topic {
+        topic: topic.to_owned(),
+        source,
+    };
+    // Asking for a topic's metadata must not create it with the broker's
+    // default partition count.
+    let admin: AdminClient<DefaultClientContext> = client
+        .clone()
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .map_err(kafka)?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(kafka)?;
+    if let Some(found) = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|&found| found > 0)
+    {
+        if found != partitions {
+            return Err(ChangelogError::Partitions {
+                topic: topic.to_owned(),
+                found,
+                expected: partitions,
+            });
+        }
+        return Ok(());
+    }
+    let count = i32::try_from(partitions).expect("a topic has fewer than 2^31 partitions");
+    // Replication -1: the broker's default.
+    let new_topic =
+        NewTopic::new(topic, count, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
+    let options = AdminOptions::new().operation_timeout(Some(timeout));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a single-threaded runtime starts");
+    let results = runtime
+        .block_on(admin.create_topics([&new_topic], &options))
+        .map_err(kafka)?;
+    for result in results {
+        match result {
+            Ok(_) => {}
+            // Another daemon of the group created it first.
+            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(kafka(KafkaError::AdminOp(code))),
+        }
+    }
+    Ok(())
 }
 
 /// The last record of every key in partition `partition` of `topic`, read
