@@ -116,19 +116,22 @@ pub fn reconstruct(
     if scratch.means.dim() != (batch, inputs) {
         scratch.means = Array2::zeros((batch, inputs));
     }
-    scratch.centred.assign(&windows);
-    for (mut window, mut means) in scratch
-        .centred
-        .rows_mut()
+    for ((window, mut centred), mut means) in windows
+        .rows()
         .into_iter()
+        .zip(scratch.centred.rows_mut())
         .zip(scratch.means.rows_mut())
     {
-        let window = window.as_slice_mut().expect("row-major scratch");
+        let window = window.to_slice().expect("row-major windows");
+        let centred = centred.as_slice_mut().expect("row-major scratch");
         let means = means.as_slice_mut().expect("row-major scratch");
         window_means(window, centred_inputs, means);
-        for step in window.chunks_exact_mut(inputs) {
-            for (value, mean) in step.iter_mut().zip(&*means) {
-                *value -= mean;
+        for (from, to) in window
+            .chunks_exact(inputs)
+            .zip(centred.chunks_exact_mut(inputs))
+        {
+            for ((value, centred), mean) in from.iter().zip(to).zip(&*means) {
+                *centred = value - mean;
             }
         }
     }
