@@ -208,7 +208,8 @@ impl Encode for Array1<f32> {
 
 impl Decode for Array1<f32> {
     fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
-        let values = finite(Vec::decode(input)?)?;
+        let values: Vec<f32> = Vec::decode(input)?;
+        check_finite("weights", &values)?;
         Ok(Array1::from(values))
     }
 }
@@ -229,19 +230,26 @@ impl Decode for Array2<f32> {
     fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
         let rows = usize::decode(input)?;
         let cols = usize::decode(input)?;
-        let values = finite(Vec::decode(input)?)?;
+        let values: Vec<f32> = Vec::decode(input)?;
+        check_finite("weights", &values)?;
         Array2::from_shape_vec((rows, cols), values)
             .map_err(|e| DecodeError::invalid("matrix", format!("{rows} x {cols}: {e}")))
     }
 }
 
-fn finite(values: Vec<f32>) -> Result<Vec<f32>, DecodeError> {
-    match values.iter().find(|v| !v.is_finite()) {
-        Some(v) => Err(DecodeError::invalid(
-            "weights",
-            format!("{v} is not finite"),
-        )),
-        None => Ok(values),
+/// Refuses a record whose `what` holds a value that is not finite: such a
+/// value would poison every score it entered.
+pub fn check_finite<T: Copy + Into<f64>>(
+    what: &'static str,
+    values: &[T],
+) -> Result<(), DecodeError> {
+    match values
+        .iter()
+        .map(|&v| v.into())
+        .find(|v: &f64| !v.is_finite())
+    {
+        Some(v) => Err(DecodeError::invalid(what, format!("{v} is not finite"))),
+        None => Ok(()),
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use ndarray::Array2;
 
-use crate::codec::{Decode, DecodeError, Encode};
+use crate::codec::{Decode, DecodeError, Encode, check_finite};
 use crate::config::{OnlineConfig, StreamConfig};
 use crate::learner::{LearnError, Learner, Series};
 use crate::model::ScoringModel;
@@ -79,7 +79,7 @@ impl OnlineLearner {
 
     /// Statistics of the usable events in the history.
     pub fn scaler_stats(&self) -> ScalerStats {
-        let width = self.history.front().map_or(0, |(raw, _)| raw.len());
+        let width = self.history_width();
         ScalerStats::fit(
             self.history
                 .iter()
@@ -139,8 +139,7 @@ impl OnlineLearner {
     /// each event's usability, and where it stands between trainings (the
     /// learner itself stays behind).
     pub fn encode_progress(&self, out: &mut Vec<u8>) {
-        let width = self.history.front().map_or(0, |(raw, _)| raw.len());
-        width.encode(out);
+        self.history_width().encode(out);
         self.history.len().encode(out);
         for (raw, usable) in &self.history {
             for value in raw {
@@ -172,12 +171,7 @@ impl OnlineLearner {
             let raw = (0..width)
                 .map(|_| f32::decode(input))
                 .collect::<Result<Vec<f32>, _>>()?;
-            if raw.iter().any(|v| !v.is_finite()) {
-                return Err(DecodeError::invalid(
-                    "learning history",
-                    "a value that is not finite",
-                ));
-            }
+            check_finite("learning history", &raw)?;
             history.push_back((raw, bool::decode(input)?));
         }
         let learner = OnlineLearner {

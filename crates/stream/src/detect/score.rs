@@ -362,21 +362,8 @@ impl Decode for ErrorTail {
             scale: f64::decode(input)?,
             unfitted_peaks: u32::decode(input)?,
         };
-        let consistent = [tail.threshold, tail.shape, tail.scale]
-            .iter()
-            .all(|v| v.is_finite())
-            && (0.0..=1.0).contains(&tail.rate)
-            && tail.scale >= 0.0
-            && tail.peaks.iter().all(|p| p.is_finite());
-        if !consistent {
-            return Err(DecodeError::invalid(
-                "error tail",
-                format!(
-                    "threshold {}, rate {}, shape {}, scale {}",
-                    tail.threshold, tail.rate, tail.shape, tail.scale
-                ),
-            ));
-        }
+        tail.check()
+            .map_err(|e| DecodeError::invalid("error tail", e))?;
         Ok(tail)
     }
 }

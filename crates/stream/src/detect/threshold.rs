@@ -308,18 +308,16 @@ impl Decode for Threshold {
             }),
             other => return Err(DecodeError::invalid("threshold kind", other.to_string())),
         };
-        let finite = match &threshold {
-            Threshold::Fixed { value } => value.is_finite(),
-            Threshold::Pot(pot) => {
-                [pot.risk, pot.initial, pot.value]
-                    .iter()
-                    .all(|v| v.is_finite())
-                    && pot.peaks.iter().all(|p| p.is_finite())
-                    && pot.max_peaks > 0
-            }
-        };
-        if !finite {
-            return Err(DecodeError::invalid("threshold", format!("{threshold:?}")));
+        threshold
+            .check()
+            .map_err(|e| DecodeError::invalid("threshold", e))?;
+        if let Threshold::Pot(pot) = &threshold
+            && pot.max_peaks == 0
+        {
+            return Err(DecodeError::invalid(
+                "threshold",
+                "max_peaks must be at least 1",
+            ));
         }
         Ok(threshold)
     }

@@ -7,7 +7,7 @@ use foldhash::HashMapExt;
 
 use super::scaler::RunningScaler;
 use super::window::Window;
-use crate::codec::{Decode, DecodeError, Encode};
+use crate::codec::{Decode, DecodeError, Encode, check_finite};
 use crate::detect::DetectionState;
 use crate::source::schema::KeyedInputs;
 
@@ -218,12 +218,7 @@ impl Decode for KeyState {
                 ),
             ));
         }
-        if !state.recurrent.iter().all(|v| v.is_finite()) {
-            return Err(DecodeError::invalid(
-                "key state",
-                "a recurrent state that is not finite",
-            ));
-        }
+        check_finite("recurrent state", &state.recurrent)?;
         Ok(state)
     }
 }
@@ -241,12 +236,7 @@ impl Decode for KeyInputs {
             last_timestamp_ms: Option::decode(input)?,
             averages: Vec::decode(input)?,
         };
-        if !inputs.averages.iter().all(|v| v.is_finite()) {
-            return Err(DecodeError::invalid(
-                "key inputs",
-                "a moving average that is not finite",
-            ));
-        }
+        check_finite("moving averages", &inputs.averages)?;
         Ok(inputs)
     }
 }
