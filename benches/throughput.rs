@@ -187,7 +187,7 @@ fn measure(workload: &Workload) {
     let metrics = Metrics::new();
     let handle = daemon::start(
         RunConfig::load(&dir.path().join("run.toml")).unwrap(),
-        &LearnedModels,
+        std::sync::Arc::new(LearnedModels),
         metrics.clone(),
     )
     .unwrap();

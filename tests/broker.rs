@@ -19,15 +19,16 @@ use tidewatch::simulate::simulate_readings;
 use tidewatch_runtime::sink::alert::Flag;
 
 use support::{
-    DaemonProcess, FLAG_EVERY_EVENT_STREAM, Nisshi, committed_offsets, flush, free_port, http_get,
-    next_offsets, producer, read_topic, run_config, send, settled_offsets, wait_for,
+    DaemonProcess, FLAG_EVERY_EVENT_STREAM, Nisshi, committed_offsets, flush, free_port,
+    http_address, http_get, log_text, next_offsets, producer, read_topic, run_config, send,
+    settled_offsets, wait_for,
 };
 
 const PARTITIONS: i32 = 3;
 const INPUT: &str = "readings";
 
 /// A daemon config for `group` in `dir`, serving HTTP on a port of its own
-/// choosing (see [`http_address`]); returns its path.
+/// choosing (see [`support::http_address`]); returns its path.
 fn write_config(dir: &Path, brokers: &str, group: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("stream.toml"), FLAG_EVERY_EVENT_STREAM).unwrap();
     let config = run_config(
@@ -39,16 +40,6 @@ fn write_config(dir: &Path, brokers: &str, group: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{group}-{}.toml", free_port()));
     std::fs::write(&path, config).unwrap();
     path
-}
-
-/// The HTTP address a daemon logged once it was listening.
-fn http_address(log: &Path) -> Option<String> {
-    log_text(log)
-        .lines()
-        .find(|line| line.contains("serving /metrics"))?
-        .split_whitespace()
-        .find_map(|part| part.strip_prefix("address="))
-        .map(str::to_owned)
 }
 
 /// A broker with the delivery tests' topics.
@@ -94,10 +85,6 @@ fn wait_until_settled(logs: &[&Path], expected: &BTreeSet<(String, i32, i64)>) {
         "every offset to be settled",
         || settled_in(logs).is_superset(expected),
     );
-}
-
-fn log_text(log: &Path) -> String {
-    std::fs::read_to_string(log).unwrap_or_default()
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -361,7 +362,7 @@ fn every_dashboard_panel_has_data_in_a_real_prometheus() {
     let metrics = Metrics::new();
     let handle = daemon::start(
         RunConfig::load(&dir.path().join("run.toml")).unwrap(),
-        &LearnedModels,
+        Arc::new(LearnedModels),
         metrics.clone(),
     )
     .unwrap();

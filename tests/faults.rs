@@ -7,6 +7,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
@@ -49,7 +50,7 @@ fn broker_outage_and_produce_errors_lose_no_event() {
     .unwrap();
     let config = RunConfig::load(&dir.path().join("run.toml")).unwrap();
     let metrics = Metrics::new();
-    let handle = daemon::start(config, &LearnedModels, metrics.clone()).unwrap();
+    let handle = daemon::start(config, Arc::new(LearnedModels), metrics.clone()).unwrap();
 
     wait_for(
         Duration::from_secs(120),

@@ -7,6 +7,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -79,13 +80,14 @@ fn run_stream(broker: &Nisshi, run: &str, messages: &[Vec<u8>]) -> (Vec<Flag>, V
             input_topic: input,
             flags_topic: flags.clone(),
             dead_letter_topic: dead.clone(),
+            state_topic: None,
             key_from_message: false,
             timestamp_from_message: false,
         }],
     };
     config.validate().unwrap();
     let metrics = Metrics::new();
-    let handle = daemon::start(config, &LearnedModels, metrics.clone()).unwrap();
+    let handle = daemon::start(config, Arc::new(LearnedModels), metrics.clone()).unwrap();
     wait_for(Duration::from_secs(300), "every message handled", || {
         counter(&metrics, "tidewatch_events_scored_total")
             + counter(&metrics, "tidewatch_events_dead_lettered_total")

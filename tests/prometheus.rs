@@ -6,6 +6,7 @@
 mod support;
 
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
@@ -45,7 +46,7 @@ fn busy_daemon<C: rdkafka::ClientContext>(
     let metrics = Metrics::new();
     let handle = daemon::start(
         RunConfig::load(&dir.join("run.toml")).unwrap(),
-        &LearnedModels,
+        Arc::new(LearnedModels),
         metrics.clone(),
     )
     .unwrap();

@@ -1,6 +1,7 @@
 //! `tidewatch run`: the daemon.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 
@@ -19,8 +20,9 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = RunConfig::load(&args.config)?;
-    let handle = daemon::start(config, &LearnedModels, Metrics::new())?;
+    let handle = daemon::start(config, Arc::new(LearnedModels), Metrics::new())?;
     handle.shutdown_signal().on_signals()?;
+    handle.reload_signal().on_sighup()?;
     tracing::info!(address = %handle.http_address(), "serving /metrics, /healthz and /readyz");
     Ok(handle.join()?)
 }

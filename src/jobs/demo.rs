@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -238,7 +239,7 @@ pub fn run_demo(
         ],
     };
     let metrics = Metrics::new();
-    let handle = daemon::start(run, &LearnedModels, metrics.clone())?;
+    let handle = daemon::start(run, Arc::new(LearnedModels), metrics.clone())?;
     report(DemoEvent::Started {
         brokers: brokers.clone(),
         metrics_address: handle.http_address(),
@@ -477,6 +478,7 @@ fn binding(
         input_topic: topic.to_owned(),
         flags_topic: FLAGS_TOPIC.to_owned(),
         dead_letter_topic: DEAD_LETTER_TOPIC.to_owned(),
+        state_topic: None,
         key_from_message: false,
         timestamp_from_message: false,
     })

@@ -280,6 +280,31 @@ impl Drop for DaemonProcess {
     }
 }
 
+pub fn log_text(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
+/// The HTTP address a daemon logged once it was listening.
+pub fn http_address(log: &Path) -> Option<String> {
+    log_text(log)
+        .lines()
+        .find(|line| line.contains("serving /metrics"))?
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix("address="))
+        .map(str::to_owned)
+}
+
+/// The value of the sample `series` (a name with its labels, as the text
+/// format writes them) in a daemon's `/metrics`; 0 when absent, as a
+/// counter not yet incremented is.
+pub fn metric(address: &str, series: &str) -> f64 {
+    let (status, text) = http_get(address, "/metrics");
+    assert_eq!(status, 200, "/metrics");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+}
+
 /// (topic, partition, offset) of every event the log says was settled.
 pub fn settled_offsets(log: &Path) -> BTreeSet<(String, i32, i64)> {
     let Ok(file) = std::fs::File::open(log) else {

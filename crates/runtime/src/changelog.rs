@@ -49,12 +49,58 @@ pub enum ChangelogError {
         found: usize,
         expected: usize,
     },
+    #[error(
+        "input topic {topic} does not exist, so its changelog cannot be given its partition count (create the input first)"
+    )]
+    NoInput { topic: String },
     #[error("changelog {topic}[{partition}]: a record at offset {offset} has no key")]
     NoKey {
         topic: String,
         partition: i32,
         offset: i64,
     },
+}
+
+/// Asking for a topic's metadata must not create it with the broker's
+/// default partition count.
+fn admin_client(client: &ClientConfig) -> Result<AdminClient<DefaultClientContext>, KafkaError> {
+    client
+        .clone()
+        .set("allow.auto.create.topics", "false")
+        .create()
+}
+
+fn existing_partitions(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<usize>, KafkaError> {
+    let metadata = admin.inner().fetch_metadata(Some(topic), timeout)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|&found| found > 0))
+}
+
+/// How many partitions `topic` (a stream's input) has; its changelog needs
+/// as many.
+pub fn partition_count(
+    client: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<usize, ChangelogError> {
+    let kafka = |source| ChangelogError::Topic {
+        topic: topic.to_owned(),
+        source,
+    };
+    let admin = admin_client(client).map_err(kafka)?;
+    existing_partitions(&admin, topic, timeout)
+        .map_err(kafka)?
+        .ok_or_else(|| ChangelogError::NoInput {
+            topic: topic.to_owned(),
+        })
 }
 
 /// Creates `topic` as a compacted changelog of `partitions` partitions
@@ -70,24 +116,8 @@ pub fn ensure_topic(
         topic: topic.to_owned(),
         source,
     };
-    // Asking for a topic's metadata must not create it with the broker's
-    // default partition count.
-    let admin: AdminClient<DefaultClientContext> = client
-        .clone()
-        .set("allow.auto.create.topics", "false")
-        .create()
-        .map_err(kafka)?;
-    let metadata = admin
-        .inner()
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(kafka)?;
-    if let Some(found) = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| t.partitions().len())
-        .filter(|&found| found > 0)
-    {
+    let admin = admin_client(client).map_err(kafka)?;
+    if let Some(found) = existing_partitions(&admin, topic, timeout).map_err(kafka)? {
         if found != partitions {
             return Err(ChangelogError::Partitions {
                 topic: topic.to_owned(),

@@ -12,6 +12,7 @@
 //! input_topic = "sensor-readings"
 //! flags_topic = "tidewatch-flags"
 //! dead_letter_topic = "tidewatch-dead-letters"
+//! state_topic = "tidewatch-pump-state"  # keys' state survives restarts
 //! ```
 
 use std::path::Path;
@@ -90,6 +91,17 @@ pub struct DaemonConfig {
     /// Time allowed on SIGTERM/SIGINT to drain, flush and commit.
     #[serde(default = "default_shutdown_timeout_secs")]
     pub shutdown_timeout_secs: u64,
+    /// How often each worker writes the state of the keys that changed to
+    /// their stream's `state_topic`. Input offsets are committed only once
+    /// the checkpoint holding their effect is acknowledged, so this also
+    /// bounds how far commits trail consumption.
+    #[serde(default = "default_checkpoint_interval_ms")]
+    pub checkpoint_interval_ms: u64,
+    /// Longest the daemon may take to read one assigned partition's
+    /// changelog; past it the daemon stops rather than score keys that
+    /// forgot their state.
+    #[serde(default = "default_restore_timeout_secs")]
+    pub restore_timeout_secs: u64,
 }
 
 fn default_workers() -> usize {
@@ -121,6 +133,12 @@ fn default_max_keys() -> usize {
 fn default_shutdown_timeout_secs() -> u64 {
     30
 }
+fn default_checkpoint_interval_ms() -> u64 {
+    5000
+}
+fn default_restore_timeout_secs() -> u64 {
+    300
+}
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -133,6 +151,8 @@ impl Default for DaemonConfig {
             key_ttl_secs: default_key_ttl_secs(),
             max_keys: default_max_keys(),
             shutdown_timeout_secs: default_shutdown_timeout_secs(),
+            checkpoint_interval_ms: default_checkpoint_interval_ms(),
+            restore_timeout_secs: default_restore_timeout_secs(),
         }
     }
 }
@@ -171,6 +191,11 @@ pub struct StreamBinding {
     pub input_topic: String,
     pub flags_topic: String,
     pub dead_letter_topic: String,
+    /// Compacted topic that keeps each key's state (its changelog), with
+    /// as many partitions as the input; created when missing. Absent: keys
+    /// start over whenever their partition moves or the daemon restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_topic: Option<String>,
     /// Take the entity key from the Kafka message key instead of the
     /// schema's key field.
     #[serde(default)]
@@ -214,10 +239,25 @@ impl RunConfig {
             }
             if stream.input_topic == stream.flags_topic
                 || stream.input_topic == stream.dead_letter_topic
+                || stream.state_topic.as_ref() == Some(&stream.input_topic)
             {
                 return invalid(format!(
                     "stream on {:?} would write to its own input",
                     stream.input_topic
+                ));
+            }
+        }
+        let mut state_topics = std::collections::HashSet::new();
+        for stream in &self.streams {
+            let Some(state_topic) = &stream.state_topic else {
+                continue;
+            };
+            let shared = self.streams.iter().any(|s| {
+                [&s.input_topic, &s.flags_topic, &s.dead_letter_topic].contains(&state_topic)
+            });
+            if shared || !state_topics.insert(state_topic) {
+                return invalid(format!(
+                    "state topic {state_topic:?} must be the changelog of one stream only"
                 ));
             }
         }
@@ -276,6 +316,18 @@ impl RunConfig {
                 d.max_keys,
                 d.max_keys >= 1,
                 "[1, inf)".to_owned(),
+            ),
+            (
+                "daemon.checkpoint_interval_ms",
+                d.checkpoint_interval_ms as usize,
+                (10..=3_600_000).contains(&d.checkpoint_interval_ms),
+                "[10, 3600000]".to_owned(),
+            ),
+            (
+                "daemon.restore_timeout_secs",
+                d.restore_timeout_secs as usize,
+                (1..=3600).contains(&d.restore_timeout_secs),
+                "[1, 3600]".to_owned(),
             ),
             (
                 "daemon.shutdown_timeout_secs",

@@ -1,10 +1,11 @@
-//! The daemon: Kafka in, flags and metrics out, nothing lost.
+//! The daemon: Kafka in, flags and metrics out, nothing lost, and each
+//! key's state kept across restarts and rebalances.
 //!
 //! ```text
 //! consumer thread ──(key hash)──► worker 1..n ──► outbox (producer) ──► flags topic
-//!   poll, decode,                  micro-batch,      │ acknowledged
-//!   dead letters ───────────────────────────────────►│
-//!   ▲                              no flag: settled   ▼
+//!   poll, decode,                  micro-batch,      │                 ──► state topic (changelog)
+//!   dead letters ───────────────────────────────────►│ acknowledged
+//!   ▲                                                 ▼
 //!   └──────────── settled offsets ◄───────────────────┘   store only the settled prefix
 //! ```
 //!
@@ -12,21 +13,31 @@
 //! sends bad ones to the dead-letter topic and dispatches the rest to the
 //! worker that owns the key (a stable hash), through bounded queues: a slow
 //! worker or broker slows consumption instead of growing memory. Each worker
-//! owns its keys' state (no locks on the hot path) and scores micro-batches.
-//! An input offset is settled when its event was scored without a flag, or
-//! when the broker acknowledged its flag or dead letter; the consumer stores
-//! offsets only up to the oldest unsettled one in each partition, so a crash
-//! re-reads what was not through and skips nothing (at-least-once).
+//! ([`crate::worker`]) owns its keys' state and scores micro-batches.
+//!
+//! An input offset is settled when the broker acknowledged everything its
+//! event caused: its flag or dead letter, and, on a stream with a
+//! `state_topic`, the checkpoint that holds its key's new state (without
+//! one, an unflagged event settles once scored). The consumer stores
+//! offsets only up to the oldest unsettled one in each partition, so a
+//! crash re-reads what was not through and skips nothing (at-least-once),
+//! and a restored key's state never misses a committed event.
+//!
+//! When partitions are assigned, their keys are restored from the
+//! changelog before any of their events is read (`/readyz` answers 503
+//! meanwhile); before partitions are revoked, their keys are checkpointed,
+//! acknowledged and forgotten. SIGHUP ([`DaemonHandle::reload`]) reads the
+//! bundles again: a valid one scores from the next batch on, a bad one is
+//! refused and the old one goes on.
 //!
 //! Shutdown (SIGTERM, SIGINT, [`DaemonHandle::shutdown`]) stops reading,
-//! lets the workers finish their queues, waits for acknowledgements, stores
-//! and commits, all within `shutdown_timeout_secs`. A revoked partition is
-//! drained and committed the same way before it goes.
+//! lets the workers finish their queues and checkpoint, waits for
+//! acknowledgements, stores and commits, all within
+//! `shutdown_timeout_secs`.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,112 +46,29 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 
-use tidewatch_stream::config::StreamConfig;
-use tidewatch_stream::pipeline::{LearnFailure, ModelSource, Pipeline, Verdict};
-use tidewatch_stream::source::Record;
-use tidewatch_stream::source::decode::Decoder;
-
-use crate::config::{RunConfig, StreamBinding};
+use crate::changelog;
+use crate::config::RunConfig;
 use crate::error::DaemonError;
 use crate::http;
 use crate::log_limit;
 use crate::metrics::Metrics;
 use crate::models::ModelProvider;
 use crate::readiness::Readiness;
-use crate::shutdown::Shutdown;
-use crate::sink::alert::{Flag, ModelRef, SourceRef};
+use crate::shutdown::{Reload, Shutdown};
+use crate::sink::alert::ModelRef;
 use crate::sink::kafka::{Failed, Outbox, Outgoing, OutgoingKind};
 use crate::source::kafka::{
-    BadInput, ConsumerShared, InputContext, MessageDecoder, OVERSIZED, OVERSIZED_EXCERPT_BYTES,
+    BadInput, ConsumerShared, InputContext, OVERSIZED, OVERSIZED_EXCERPT_BYTES, PartitionListener,
 };
 use crate::source::offsets::{OffsetTracker, SourceOffset};
+use crate::streams::StreamRuntime;
 use crate::supervisor::Supervisor;
-
-/// One stream as the daemon runs it.
-struct StreamRuntime {
-    name: Arc<str>,
-    binding: StreamBinding,
-    config: Arc<StreamConfig>,
-    source: ModelSource,
-    model: ModelRef,
-    decoder: MessageDecoder,
-}
-
-impl StreamRuntime {
-    fn load(
-        binding: &StreamBinding,
-        models: &dyn ModelProvider,
-        max_message_bytes: usize,
-    ) -> Result<StreamRuntime, DaemonError> {
-        let config = StreamConfig::load(&binding.config)?;
-        let name: Arc<str> = Arc::from(config.schema.name.as_str());
-        let (config, source, model) = match &binding.model {
-            Some(dir) => {
-                let bundle =
-                    models
-                        .bundle(dir, &config.schema)
-                        .map_err(|source| DaemonError::Model {
-                            stream: name.to_string(),
-                            source,
-                        })?;
-                let model = ModelRef {
-                    name: bundle.name,
-                    version: bundle.version,
-                };
-                let config = StreamConfig {
-                    online: config.online.clone(),
-                    ..bundle.config
-                };
-                (config, ModelSource::Bundle(bundle.model), model)
-            }
-            None => {
-                let warmup_events = config.online.warmup_for(None);
-                let model = ModelRef {
-                    name: name.to_string(),
-                    version: "online".to_owned(),
-                };
-                let online = models
-                    .online(&config)
-                    .map_err(|source| DaemonError::Model {
-                        stream: name.to_string(),
-                        source,
-                    })?;
-                let source = ModelSource::Online {
-                    warmup_events,
-                    learners: online.learners,
-                    prior: online.prior,
-                };
-                (config, source, model)
-            }
-        };
-        let decoder = MessageDecoder {
-            decoder: Decoder::new(config.schema.clone()),
-            key_from_message: binding.key_from_message,
-            timestamp_from_message: binding.timestamp_from_message,
-            max_message_bytes,
-        };
-        Ok(StreamRuntime {
-            name,
-            binding: binding.clone(),
-            config: Arc::new(config),
-            source,
-            model,
-            decoder,
-        })
-    }
-}
-
-/// An event on its way to the worker that owns its key.
-struct WorkItem {
-    stream: usize,
-    record: Record,
-    at: SourceOffset,
-    consumed_at: Instant,
-}
+use crate::worker::{Event, Work, Worker, Workers};
 
 /// A running daemon.
 pub struct DaemonHandle {
     shutdown: Shutdown,
+    reload: Reload,
     supervisor: Supervisor,
     http_address: SocketAddr,
     metrics: Metrics,
@@ -159,6 +87,16 @@ impl DaemonHandle {
     /// A handle on the stop signal, for signal handlers.
     pub fn shutdown_signal(&self) -> Shutdown {
         self.shutdown.clone()
+    }
+
+    /// A handle on the reload request, for signal handlers.
+    pub fn reload_signal(&self) -> Reload {
+        self.reload.clone()
+    }
+
+    /// Asks the daemon to read its streams' bundles again.
+    pub fn reload(&self) {
+        self.reload.request();
     }
 
     /// Asks the daemon to drain and stop.
@@ -182,21 +120,33 @@ fn client_config(config: &RunConfig, specific: &BTreeMap<String, String>) -> Cli
     client
 }
 
-/// Starts the daemon: loads every stream's model from `models`, connects,
-/// and returns once the threads run.
+/// How long start-up waits for the broker's answers about topics.
+const TOPIC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starts the daemon: loads every stream's model from `models`, creates
+/// missing changelogs, connects, and returns once the threads run.
 pub fn start(
     config: RunConfig,
-    models: &dyn ModelProvider,
+    models: Arc<dyn ModelProvider>,
     metrics: Metrics,
 ) -> Result<DaemonHandle, DaemonError> {
     config.validate()?;
     let streams: Vec<StreamRuntime> = config
         .streams
         .iter()
-        .map(|b| StreamRuntime::load(b, models, config.daemon.max_message_bytes))
+        .map(|b| StreamRuntime::load(b, models.as_ref(), config.daemon.max_message_bytes))
         .collect::<Result<_, _>>()?;
     for stream in &streams {
-        metrics.model(&stream.name, &stream.model.name, &stream.model.version);
+        let model = &stream.model.reference;
+        metrics.model(&stream.name, &model.name, &model.version);
+    }
+    let admin_config = client_config(&config, &BTreeMap::new());
+    for stream in &streams {
+        if let Some(state_topic) = &stream.binding.state_topic {
+            let input = &stream.binding.input_topic;
+            let partitions = changelog::partition_count(&admin_config, input, TOPIC_TIMEOUT)?;
+            changelog::ensure_topic(&admin_config, state_topic, partitions, TOPIC_TIMEOUT)?;
+        }
     }
     let streams = Arc::new(streams);
     let shutdown = Shutdown::new();
@@ -242,9 +192,27 @@ pub fn start(
         drain_timeout: Duration::from_secs(config.daemon.shutdown_timeout_secs),
         readiness: readiness.clone(),
     });
+    let mut queues = Vec::with_capacity(config.daemon.workers);
+    let mut worker_queues = Vec::with_capacity(config.daemon.workers);
+    for _ in 0..config.daemon.workers {
+        let (tx, rx) = mpsc::sync_channel(config.daemon.queue_events);
+        queues.push(tx);
+        worker_queues.push(rx);
+    }
+    let workers = Arc::new(Workers::new(queues));
+    let restore_failure = Arc::new(Mutex::new(None));
+    let handover = KeyHandover {
+        streams: Arc::clone(&streams),
+        workers: Arc::clone(&workers),
+        client: client_config(&config, &config.kafka.consumer_properties),
+        restore_timeout: Duration::from_secs(config.daemon.restore_timeout_secs),
+        readiness: readiness.clone(),
+        failure: Arc::clone(&restore_failure),
+    };
     let consumer: BaseConsumer<InputContext> =
         consumer_config.create_with_context(InputContext {
             shared: Arc::clone(&shared),
+            listener: Arc::new(handover),
         })?;
     let topics: Vec<&str> = shared.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
@@ -261,32 +229,36 @@ pub fn start(
     supervisor.spawn_service("tidewatch-http", Some(http_server), |server| {
         server.take().expect("the server runs once").run()
     })?;
-    let mut queues = Vec::with_capacity(config.daemon.workers);
-    for index in 0..config.daemon.workers {
-        let (tx, rx) = mpsc::sync_channel(config.daemon.queue_events);
-        queues.push(tx);
+    for (index, queue) in worker_queues.into_iter().enumerate() {
         let worker = Worker {
             streams: Arc::clone(&streams),
-            queue: rx,
+            queue,
             outbox: Arc::clone(&outbox),
             settled: settled_tx.clone(),
             metrics: metrics.clone(),
+            readiness: readiness.clone(),
             max_batch_events: config.daemon.max_batch_events,
             max_batch_wait: Duration::from_millis(config.daemon.max_batch_wait_ms),
             key_ttl: Duration::from_secs(config.daemon.key_ttl_secs),
             max_keys: config.daemon.max_keys,
+            checkpoint_interval: Duration::from_millis(config.daemon.checkpoint_interval_ms),
         };
         supervisor.spawn(&format!("tidewatch-worker-{index}"), worker, Worker::run)?;
     }
     drop(settled_tx);
     readiness.set_models_loaded();
 
+    let reload = Reload::default();
     let input = Input {
         consumer,
         shared,
+        models: current_models(&streams),
         streams,
-        queues,
+        workers,
         outbox,
+        provider: models,
+        reload: reload.clone(),
+        restore_failure,
         failed: failed_rx,
         metrics: metrics.clone(),
         shutdown: shutdown.clone(),
@@ -295,6 +267,7 @@ pub fn start(
     supervisor.spawn("tidewatch-consumer", input, Input::run)?;
     Ok(DaemonHandle {
         shutdown,
+        reload,
         supervisor,
         http_address,
         metrics,
@@ -306,13 +279,23 @@ pub fn start(
 /// thread's time.
 const SERVICE_INTERVAL: Duration = Duration::from_millis(1);
 
+fn current_models(streams: &[StreamRuntime]) -> Vec<ModelRef> {
+    streams.iter().map(|s| s.model.reference.clone()).collect()
+}
+
 /// The consumer thread.
 struct Input {
     consumer: BaseConsumer<InputContext>,
     shared: Arc<ConsumerShared>,
     streams: Arc<Vec<StreamRuntime>>,
-    queues: Vec<SyncSender<WorkItem>>,
+    workers: Arc<Workers>,
     outbox: Arc<Outbox>,
+    provider: Arc<dyn ModelProvider>,
+    /// The model each stream scores with now.
+    models: Vec<ModelRef>,
+    reload: Reload,
+    /// Set by a rebalance that could not restore its keys.
+    restore_failure: Arc<Mutex<Option<DaemonError>>>,
     failed: Receiver<Failed>,
     metrics: Metrics,
     shutdown: Shutdown,
@@ -327,6 +310,9 @@ impl Input {
                 self.service()?;
                 serviced = Instant::now();
             }
+            if self.reload.take() {
+                self.reload_models();
+            }
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
                 Some(Ok(message)) => self.handle(&message)?,
@@ -335,8 +321,53 @@ impl Input {
                     &format!("consumer error: {error}"),
                 ),
             }
+            let failure = self
+                .restore_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(error) = failure {
+                return Err(error);
+            }
         }
         self.drain()
+    }
+
+    /// Reads every bundle stream's bundle again and hands the valid ones to
+    /// the workers; a bundle that fails to load or validate is refused and
+    /// the stream goes on with its model.
+    fn reload_models(&mut self) {
+        for (index, runtime) in self.streams.iter().enumerate() {
+            let name = &runtime.name;
+            match runtime.reload(self.provider.as_ref()) {
+                None => {}
+                Some(Ok(model)) => {
+                    let previous = &self.models[index];
+                    let new = model.reference.clone();
+                    tracing::info!(
+                        stream = %name,
+                        from = %previous.version,
+                        to = %new.version,
+                        "model reloaded"
+                    );
+                    self.metrics.model_reloaded(
+                        name,
+                        (&previous.name, &previous.version),
+                        &new.name,
+                        &new.version,
+                    );
+                    self.workers.broadcast(|| Work::Reload {
+                        stream: index,
+                        model: model.clone(),
+                    });
+                    self.models[index] = new;
+                }
+                Some(Err(error)) => {
+                    tracing::error!(stream = %name, %error, "model reload refused; the stream keeps its model");
+                    self.metrics.model_reload_refused(name);
+                }
+            }
+        }
     }
 
     /// Settles what was acknowledged, stores what moved, retries failed
@@ -377,35 +408,18 @@ impl Input {
             message.key(),
             message.timestamp().to_millis(),
         ) {
-            Ok(record) => self.dispatch(WorkItem {
-                stream,
-                record,
-                at,
-                consumed_at: Instant::now(),
-            }),
+            // While the worker's queue is full, acknowledgements are
+            // still settled.
+            Ok(record) => self.workers.dispatch(
+                Event {
+                    stream,
+                    record,
+                    at,
+                    consumed_at: Instant::now(),
+                },
+                || self.service(),
+            ),
             Err(bad) => self.dead_letter(runtime, message, at, &bad),
-        }
-    }
-
-    /// Hands the event to the worker that owns its key, waiting (while
-    /// still settling acknowledgements) when that worker's queue is full.
-    fn dispatch(&self, item: WorkItem) -> Result<(), DaemonError> {
-        let mut hasher = std::hash::DefaultHasher::new();
-        item.record.key.hash(&mut hasher);
-        let queue = &self.queues[(hasher.finish() % self.queues.len() as u64) as usize];
-        let mut item = item;
-        loop {
-            match queue.try_send(item) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Full(returned)) => {
-                    item = returned;
-                    self.service()?;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(TrySendError::Disconnected(_)) => {
-                    return Err(DaemonError::Thread("a worker stopped".into()));
-                }
-            }
         }
     }
 
@@ -463,10 +477,11 @@ impl Input {
         }
         let outgoing = Outgoing {
             topic: runtime.binding.dead_letter_topic.clone(),
+            partition: None,
             key: key.to_vec(),
-            payload: payload.to_vec(),
+            payload: Some(payload.to_vec()),
             headers,
-            settles: at,
+            settles: vec![at],
             kind: OutgoingKind::DeadLetter,
         };
         Ok(self.outbox.send(Box::new(outgoing))?)
@@ -477,8 +492,9 @@ impl Input {
     fn drain(&mut self) -> Result<(), DaemonError> {
         tracing::info!("shutting down: draining events in flight");
         let deadline = Instant::now() + self.shutdown_timeout;
-        // Closing the queues lets the workers finish theirs and stop.
-        self.queues.clear();
+        // Closing the queues lets the workers finish theirs, checkpoint
+        // and stop.
+        self.workers.close();
         let settled = self
             .shared
             .settle_until(self.shutdown_timeout, |t| t.in_flight(None) == 0);
@@ -525,134 +541,74 @@ impl Input {
     }
 }
 
-/// A scoring thread: owns the state of the keys hashed to it.
-struct Worker {
+/// Moves keys' state with their partitions: restores the keys of assigned
+/// partitions from the changelog and checkpoints those of revoked ones.
+struct KeyHandover {
     streams: Arc<Vec<StreamRuntime>>,
-    queue: Receiver<WorkItem>,
-    outbox: Arc<Outbox>,
-    settled: mpsc::Sender<SourceOffset>,
-    metrics: Metrics,
-    max_batch_events: usize,
-    max_batch_wait: Duration,
-    key_ttl: Duration,
-    max_keys: usize,
+    workers: Arc<Workers>,
+    /// Connection properties for reading changelogs.
+    client: ClientConfig,
+    restore_timeout: Duration,
+    readiness: Readiness,
+    failure: Arc<Mutex<Option<DaemonError>>>,
 }
 
-/// How often a worker forgets idle keys.
-const EVICTION_INTERVAL: Duration = Duration::from_secs(10);
+impl KeyHandover {
+    fn has_changelog(&self, stream: usize) -> bool {
+        self.streams[stream].binding.state_topic.is_some()
+    }
+}
 
-impl Worker {
-    fn run(&mut self) -> Result<(), DaemonError> {
-        let mut pipelines: Vec<Pipeline> = self
-            .streams
+impl PartitionListener for KeyHandover {
+    fn revoking(&self, partitions: &[(usize, i32)]) {
+        if partitions
             .iter()
-            .map(|s| Pipeline::new(Arc::clone(&s.config), s.source.clone()))
-            .collect();
-        let mut last_eviction = Instant::now();
-        let mut batch: Vec<WorkItem> = Vec::with_capacity(self.max_batch_events);
-        loop {
-            match self.queue.recv_timeout(Duration::from_millis(200)) {
-                Ok(item) => batch.push(item),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
-            }
-            let deadline = Instant::now() + self.max_batch_wait;
-            while !batch.is_empty() && batch.len() < self.max_batch_events {
-                let wait = deadline.saturating_duration_since(Instant::now());
-                match self.queue.recv_timeout(wait) {
-                    Ok(item) => batch.push(item),
-                    Err(_) => break,
-                }
-            }
-            for (stream, pipeline) in pipelines.iter_mut().enumerate() {
-                let items: Vec<WorkItem> = batch.extract_if(.., |i| i.stream == stream).collect();
-                if !items.is_empty() {
-                    self.score(stream, pipeline, items)?;
-                }
-            }
-            if last_eviction.elapsed() >= EVICTION_INTERVAL {
-                last_eviction = Instant::now();
-                for (runtime, pipeline) in self.streams.iter().zip(&mut pipelines) {
-                    let evicted = pipeline.evict(self.key_ttl, self.max_keys);
-                    self.metrics.keys(
-                        &runtime.name,
-                        pipeline.key_count(),
-                        evicted.idle,
-                        evicted.over_capacity,
+            .any(|&(stream, _)| self.has_changelog(stream))
+        {
+            self.workers.broadcast(|| Work::Release {
+                partitions: partitions.to_vec(),
+            });
+        }
+    }
+
+    fn assigned(&self, partitions: &[(usize, i32)]) {
+        for &(stream, partition) in partitions {
+            let runtime = &self.streams[stream];
+            let Some(state_topic) = &runtime.binding.state_topic else {
+                continue;
+            };
+            // Not ready while the changelog is read, then until every key
+            // read is restored.
+            self.readiness.restoring(1);
+            let started = Instant::now();
+            match changelog::read_partition(
+                &self.client,
+                state_topic,
+                partition,
+                self.restore_timeout,
+            ) {
+                Ok(keys) => {
+                    tracing::info!(
+                        stream = %runtime.name,
+                        partition,
+                        keys = keys.len(),
+                        read_secs = started.elapsed().as_secs_f64(),
+                        "changelog read; restoring its keys"
                     );
+                    self.readiness.restoring(keys.len());
+                    for (key, record) in keys {
+                        if !self.workers.restore(stream, partition, key, record) {
+                            self.readiness.restored();
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot restore keys; stopping rather than let them start over");
+                    let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+                    failure.get_or_insert(error.into());
                 }
             }
+            self.readiness.restored();
         }
-    }
-
-    fn score(
-        &self,
-        stream: usize,
-        pipeline: &mut Pipeline,
-        items: Vec<WorkItem>,
-    ) -> Result<(), DaemonError> {
-        let runtime = &self.streams[stream];
-        self.metrics.batch(&runtime.name, items.len());
-        let records: Vec<Record> = items.iter().map(|i| i.record.clone()).collect();
-        let verdicts = pipeline.process_batch(&records);
-        for failure in pipeline.take_learn_failures() {
-            self.metrics.refit_failed(&runtime.name);
-            log_learn_failure(&runtime.name, &failure);
-        }
-        for (item, verdict) in items.into_iter().zip(verdicts) {
-            self.metrics
-                .scored(&runtime.name, verdict.score, verdict.threshold);
-            if verdict.flag {
-                self.send_flag(runtime, item, &verdict)?;
-            } else {
-                let _ = self.settled.send(item.at);
-            }
-        }
-        self.metrics.keys(&runtime.name, pipeline.key_count(), 0, 0);
-        Ok(())
-    }
-
-    fn send_flag(
-        &self,
-        runtime: &StreamRuntime,
-        item: WorkItem,
-        verdict: &Verdict,
-    ) -> Result<(), DaemonError> {
-        let source = SourceRef {
-            topic: runtime.binding.input_topic.clone(),
-            partition: item.at.partition,
-            offset: item.at.offset,
-        };
-        let flag = Flag::new(
-            &runtime.name,
-            &item.record.key,
-            item.record.timestamp_ms,
-            verdict,
-            runtime.model.clone(),
-            source,
-        );
-        let outgoing = Outgoing {
-            topic: runtime.binding.flags_topic.clone(),
-            key: item.record.key.into_bytes(),
-            payload: flag.to_json(),
-            headers: Vec::new(),
-            settles: item.at,
-            kind: OutgoingKind::Flag {
-                stream: Arc::clone(&runtime.name),
-                consumed_at: item.consumed_at,
-            },
-        };
-        Ok(self.outbox.send(Box::new(outgoing))?)
-    }
-}
-
-/// A key that cannot learn (too little normal data, say) must not stall
-/// its partition or touch other keys: it keeps what it had.
-fn log_learn_failure(stream: &str, failure: &LearnFailure) {
-    let LearnFailure { key, refit, error } = failure;
-    if *refit {
-        tracing::warn!(stream, key, %error, "a refit failed; the key keeps its previous model");
-    } else {
-        tracing::warn!(stream, key, %error, "a key could not learn yet; it goes on learning");
     }
 }

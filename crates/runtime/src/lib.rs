@@ -14,20 +14,25 @@
 //! - [`source`]: the Kafka consumer's side: [`source::kafka`] message
 //!   decoding and rebalances, [`source::offsets`] settled before they are
 //!   stored.
-//! - [`daemon`]: the consumer thread, the workers that own keys and score
-//!   micro-batches, start-up and drain.
+//! - [`streams`]: each stream's config, model and decoder, loaded at
+//!   start-up and on reload.
+//! - [`daemon`]: start-up, the consumer thread, the rebalance handover of
+//!   keys' state, reload and drain; [`worker`]: the threads that own keys,
+//!   score micro-batches and checkpoint them.
+//! - [`checkpoints`]: which input offsets each key's next checkpoint
+//!   settles; [`changelog`]: a stream's key checkpoints on their compacted
+//!   topic, read back one partition at a time.
 //! - [`sink`]: the [`sink::alert`] flag record and the [`sink::kafka`]
-//!   outbox that produces flags and dead letters.
-//! - [`changelog`]: a stream's key checkpoints on their compacted topic,
-//!   read back one partition at a time.
+//!   outbox that produces flags, dead letters and checkpoints.
 //! - [`metrics`]: every Prometheus metric, declared once;
 //!   [`readiness`]: what `/readyz` checks; [`http`]: `/metrics`,
 //!   `/healthz`, `/readyz`.
 //! - [`log_limit`]: repeated Kafka errors logged once per interval.
-//! - [`shutdown`]: the stop signal; [`supervisor`]: every thread's end
+//! - [`shutdown`]: the stop and reload signals; [`supervisor`]: every thread's end
 //!   stops the daemon; [`error`]: the one error type they all return.
 
 pub mod changelog;
+pub mod checkpoints;
 pub mod config;
 pub mod daemon;
 pub mod error;
@@ -39,4 +44,6 @@ pub mod readiness;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod streams;
 pub mod supervisor;
+pub mod worker;

@@ -29,6 +29,12 @@ pub struct Metrics {
     consumer_lag: IntGaugeVec,
     partitions_assigned: IntGauge,
     model_info: IntGaugeVec,
+    events_learning: IntCounterVec,
+    keys_restored: IntCounterVec,
+    keys_restore_refused: IntCounterVec,
+    checkpoint_seconds: HistogramVec,
+    state_bytes: IntGaugeVec,
+    model_reloads: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -185,6 +191,46 @@ impl Metrics {
                 "Model each stream scores with (always 1).",
                 &["stream", "name", "version"],
             ),
+            events_learning: counter(
+                &r,
+                "tidewatch_events_learning_total",
+                "Events absorbed by keys still warming up (learning their model or filling their window): not judged.",
+                &["stream"],
+            ),
+            keys_restored: counter(
+                &r,
+                "tidewatch_keys_restored_total",
+                "Keys given back their state from the changelog on partition assignment.",
+                &["stream"],
+            ),
+            keys_restore_refused: counter(
+                &r,
+                "tidewatch_keys_restore_refused_total",
+                "Changelog records refused (another format version, model or shape, or damaged): the key starts over.",
+                &["stream", "reason"],
+            ),
+            checkpoint_seconds: histogram(
+                &r,
+                "tidewatch_checkpoint_seconds",
+                "Time a worker spends encoding and queueing one checkpoint of its changed keys.",
+                &["stream"],
+                vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0,
+                ],
+            ),
+            state_bytes: gauge(
+                &r,
+                "tidewatch_state_bytes",
+                "Bytes of the last checkpoint record of every key this daemon owns.",
+                &["stream"],
+            ),
+            model_reloads: counter(
+                &r,
+                "tidewatch_model_reloads_total",
+                "Bundle reloads (SIGHUP), by result (loaded, refused).",
+                &["stream", "result"],
+            ),
             registry: r,
         }
     }
@@ -298,6 +344,54 @@ impl Metrics {
         self.model_info
             .with_label_values(&[stream, name, version])
             .set(1);
+    }
+
+    /// The stream now scores with `name`/`version` instead of `previous`.
+    pub fn model_reloaded(&self, stream: &str, previous: (&str, &str), name: &str, version: &str) {
+        let _ = self
+            .model_info
+            .remove_label_values(&[stream, previous.0, previous.1]);
+        self.model(stream, name, version);
+        self.model_reloads
+            .with_label_values(&[stream, "loaded"])
+            .inc();
+    }
+
+    pub fn model_reload_refused(&self, stream: &str) {
+        self.model_reloads
+            .with_label_values(&[stream, "refused"])
+            .inc();
+    }
+
+    pub fn learning(&self, stream: &str, events: usize) {
+        if events > 0 {
+            self.events_learning
+                .with_label_values(&[stream])
+                .inc_by(events as u64);
+        }
+    }
+
+    pub fn restored(&self, stream: &str) {
+        self.keys_restored.with_label_values(&[stream]).inc();
+    }
+
+    pub fn restore_refused(&self, stream: &str, reason: &str) {
+        self.keys_restore_refused
+            .with_label_values(&[stream, reason])
+            .inc();
+    }
+
+    pub fn checkpointed(&self, stream: &str, seconds: f64) {
+        self.checkpoint_seconds
+            .with_label_values(&[stream])
+            .observe(seconds);
+    }
+
+    /// The stream's state grew by `delta` bytes (negative: it shrank).
+    pub fn state_bytes(&self, stream: &str, delta: i64) {
+        if delta != 0 {
+            self.state_bytes.with_label_values(&[stream]).add(delta);
+        }
     }
 }
 

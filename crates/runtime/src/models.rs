@@ -22,7 +22,7 @@ pub struct BundledModel {
     pub version: String,
 }
 
-pub trait ModelProvider {
+pub trait ModelProvider: Send + Sync {
     /// The bundle in `dir`, refused unless it was trained on `schema`.
     fn bundle(&self, dir: &Path, schema: &Schema) -> Result<BundledModel, BoxError>;
 

@@ -15,6 +15,8 @@ struct ReadinessState {
     models_loaded: AtomicBool,
     partitions: AtomicUsize,
     broker_up: AtomicBool,
+    /// Key checkpoints read from a changelog and not yet restored.
+    restoring: AtomicUsize,
 }
 
 impl Readiness {
@@ -34,6 +36,14 @@ impl Readiness {
         self.inner.broker_up.store(up, Ordering::SeqCst);
     }
 
+    pub fn restoring(&self, keys: usize) {
+        self.inner.restoring.fetch_add(keys, Ordering::SeqCst);
+    }
+
+    pub fn restored(&self) {
+        self.inner.restoring.fetch_sub(1, Ordering::SeqCst);
+    }
+
     /// The reasons the daemon is not ready, if any.
     pub fn problems(&self) -> Vec<&'static str> {
         let state = &self.inner;
@@ -46,6 +56,9 @@ impl Readiness {
         }
         if !state.broker_up.load(Ordering::SeqCst) {
             problems.push("no broker reachable");
+        }
+        if state.restoring.load(Ordering::SeqCst) > 0 {
+            problems.push("restoring key state");
         }
         problems
     }

@@ -1,5 +1,6 @@
-//! Graceful shutdown: one signal every part of the daemon watches, raised
-//! once by SIGTERM, SIGINT or the owner of the daemon.
+//! The daemon's two requests from outside: graceful shutdown, one signal
+//! every part of the daemon watches, raised once by SIGTERM, SIGINT or the
+//! owner of the daemon; and model reload, raised by SIGHUP.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +37,30 @@ impl Shutdown {
             )?;
             signal_hook::flag::register(signal, Arc::clone(&self.requested))?;
         }
+        Ok(())
+    }
+}
+
+/// A request to read the streams' bundles again, taken by the consumer
+/// thread.
+#[derive(Debug, Clone, Default)]
+pub struct Reload {
+    requested: Arc<AtomicBool>,
+}
+
+impl Reload {
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a reload was asked for since the last call.
+    pub fn take(&self) -> bool {
+        self.requested.swap(false, Ordering::SeqCst)
+    }
+
+    /// Raises the request on SIGHUP.
+    pub fn on_sighup(&self) -> std::io::Result<()> {
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&self.requested))?;
         Ok(())
     }
 }

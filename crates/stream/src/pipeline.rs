@@ -323,6 +323,15 @@ struct KeyEntry {
     changed: bool,
 }
 
+/// What [`Pipeline::reload`] did to the keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Keys that kept their state under the new model.
+    pub kept: usize,
+    /// Keys whose state did not fit the new model: they start over.
+    pub restarted: usize,
+}
+
 /// One stream's streaming path over the keys one worker owns.
 pub struct Pipeline {
     config: Arc<StreamConfig>,
@@ -362,6 +371,12 @@ impl Pipeline {
     /// Forgets keys idle for `ttl`, then the least recently seen beyond `max_keys`.
     pub fn evict(&mut self, ttl: Duration, max_keys: usize) -> Evicted {
         self.keys.evict(Instant::now(), ttl, max_keys)
+    }
+
+    /// Drops `key`'s state (its partition moved to another consumer);
+    /// unlike eviction, its checkpoint stays for the new owner.
+    pub fn forget(&mut self, key: &str) -> bool {
+        self.keys.remove(key).is_some()
     }
 
     /// The model a key scores with, once it has one.
@@ -449,6 +464,33 @@ impl Pipeline {
             changed: false,
         };
         Ok(())
+    }
+
+    /// Scores with `source` under `config` from now on (a reloaded model).
+    /// Each key keeps its state where it fits the new model (the same
+    /// window, inputs, recurrent state and tails: it goes through its
+    /// checkpoint record, so what a restore accepts is what a reload
+    /// keeps); the others start over. Every kept key counts as changed, so
+    /// that the next checkpoint names the new model.
+    pub fn reload(&mut self, config: Arc<StreamConfig>, source: ModelSource) -> Reloaded {
+        const MODEL_ID: &str = "reload";
+        for (_, entry) in self.keys.iter_mut() {
+            entry.changed = true;
+        }
+        let records = self.checkpoint_changed(MODEL_ID);
+        *self = Pipeline::new(config, source);
+        let mut reloaded = Reloaded::default();
+        for (key, record) in records {
+            if self.restore(&key, &record, MODEL_ID).is_ok() {
+                reloaded.kept += 1;
+                if let Some(entry) = self.keys.get_mut(&key) {
+                    entry.changed = true;
+                }
+            } else {
+                reloaded.restarted += 1;
+            }
+        }
+        reloaded
     }
 
     /// The trainings that failed since the last call, oldest first.
@@ -774,6 +816,53 @@ mod tests {
             Err(CheckpointError::OtherModel { .. })
         ));
         assert_eq!(other.key_count(), 0);
+    }
+
+    #[test]
+    fn a_reloaded_model_keeps_the_state_that_fits_it() {
+        let config = Arc::new(StreamConfig::for_schema(Schema::identity("s", "t", &["x"])));
+        let old = Arc::new(zero_model());
+        let mut running = Pipeline::new(Arc::clone(&config), ModelSource::Bundle(Arc::clone(&old)));
+        running.process_batch(&wandering(0, 300));
+        let mut reference =
+            Pipeline::new(Arc::clone(&config), ModelSource::Bundle(Arc::clone(&old)));
+        reference.process_batch(&wandering(0, 300));
+        // Same shape, other weights: both keys keep what they adapted and
+        // score with the new model.
+        let mut retrained = zero_model();
+        retrained.kernels.head.bias[0] = 0.5;
+        let retrained = Arc::new(retrained);
+        let reloaded = running.reload(
+            Arc::clone(&config),
+            ModelSource::Bundle(Arc::clone(&retrained)),
+        );
+        assert_eq!(
+            reloaded,
+            Reloaded {
+                kept: 2,
+                restarted: 0
+            }
+        );
+        assert!(Arc::ptr_eq(&running.key_model("a").unwrap(), &retrained));
+        assert_eq!(running.checkpoint_changed("zero@2").len(), 2);
+        let later = wandering(300, 320);
+        let after = running.process_batch(&later);
+        assert!(after.iter().all(|v| v.status == Status::Scored));
+        assert_ne!(after, reference.process_batch(&later));
+        // A longer window: the state does not fit, the keys start over.
+        let mut longer = zero_model();
+        longer.kernels.window_len = 3;
+        longer.kernels.autoencoder.layers[0].weight = Array2::zeros((3, 3));
+        longer.kernels.autoencoder.layers[0].bias = Array1::zeros(3);
+        let reloaded = running.reload(config, ModelSource::Bundle(Arc::new(longer)));
+        assert_eq!(
+            reloaded,
+            Reloaded {
+                kept: 0,
+                restarted: 2
+            }
+        );
+        assert_eq!(running.key_count(), 0);
     }
 
     #[test]

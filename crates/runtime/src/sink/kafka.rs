@@ -1,5 +1,5 @@
-//! The producer for flags and dead letters. Every message carries the input
-//! offset it settles; the broker's acknowledgement settles it (and only
+//! The producer for flags, dead letters and key checkpoints. Every message
+//! carries the input offsets it settles; the broker's acknowledgement settles it (and only
 //! then may that offset be stored). A failed delivery is retried: losing a
 //! flag would break at-least-once. A delivery the broker refuses for good
 //! (not authorised, too large for the topic) is the daemon's error instead:
@@ -17,17 +17,21 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 
 use crate::log_limit;
 use crate::metrics::Metrics;
-use crate::source::offsets::SourceOffset;
+use crate::source::offsets::{Settlement, SourceOffset};
 
 /// A message on its way to the broker.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub topic: String,
+    /// The partition, where it must be that one (a checkpoint goes to its
+    /// key's input partition); otherwise the producer's partitioner picks.
+    pub partition: Option<i32>,
     pub key: Vec<u8>,
-    pub payload: Vec<u8>,
+    /// `None`: a tombstone.
+    pub payload: Option<Vec<u8>>,
     pub headers: Vec<(String, Vec<u8>)>,
-    /// The input offset its acknowledgement settles.
-    pub settles: SourceOffset,
+    /// The input offsets its acknowledgement settles.
+    pub settles: Vec<SourceOffset>,
     pub kind: OutgoingKind,
 }
 
@@ -39,6 +43,8 @@ pub enum OutgoingKind {
         consumed_at: Instant,
     },
     DeadLetter,
+    /// A key's state, or its tombstone, on the stream's changelog.
+    Checkpoint,
 }
 
 /// A message whose delivery failed, and why.
@@ -67,7 +73,7 @@ impl Failed {
 
 /// Receives delivery reports on the producer's own thread.
 pub struct DeliveryContext {
-    settled: Sender<SourceOffset>,
+    settled: Sender<Settlement>,
     failed: Sender<Failed>,
     metrics: Metrics,
 }
@@ -96,8 +102,10 @@ impl ProducerContext for DeliveryContext {
                     self.metrics
                         .flag_delivered(stream, consumed_at.elapsed().as_secs_f64());
                 }
-                // The receiver is gone only once the daemon has stopped.
-                let _ = self.settled.send(outgoing.settles);
+                for &at in &outgoing.settles {
+                    // The receiver is gone only once the daemon has stopped.
+                    let _ = self.settled.send(Settlement::Done(at));
+                }
             }
             Err((error, _)) => {
                 self.metrics
@@ -119,7 +127,7 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(
         config: &ClientConfig,
-        settled: Sender<SourceOffset>,
+        settled: Sender<Settlement>,
         failed: Sender<Failed>,
         metrics: Metrics,
     ) -> Result<Outbox, KafkaError> {
@@ -152,10 +160,16 @@ impl Outbox {
             outgoing.key.clone(),
             outgoing.payload.clone(),
         );
+        let partition = outgoing.partition;
         let mut record = BaseRecord::with_opaque_to(&topic, outgoing)
             .key(&key[..])
-            .payload(&payload[..])
             .headers(headers);
+        if let Some(payload) = &payload {
+            record = record.payload(&payload[..]);
+        }
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),

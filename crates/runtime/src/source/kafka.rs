@@ -15,7 +15,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use crate::log_limit;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
-use crate::source::offsets::{OffsetTracker, SourceOffset};
+use crate::source::offsets::{OffsetTracker, Settlement};
 use tidewatch_stream::source::Record;
 use tidewatch_stream::source::decode::{Decoder, FieldErrorKind};
 use tidewatch_stream::source::json::JsonFields;
@@ -97,7 +97,7 @@ impl MessageDecoder {
 /// run inside `poll`, on the same thread).
 pub struct ConsumerShared {
     pub tracker: Mutex<OffsetTracker>,
-    pub settled: Mutex<Receiver<SourceOffset>>,
+    pub settled: Mutex<Receiver<Settlement>>,
     /// Input topic of each stream, by stream index.
     pub topics: Vec<String>,
     pub metrics: Metrics,
@@ -111,23 +111,25 @@ impl ConsumerShared {
     pub fn apply_settled(&self) {
         let receiver = self.settled.lock().unwrap_or_else(|p| p.into_inner());
         let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
-        while let Ok(at) = receiver.try_recv() {
-            self.settle(&mut tracker, at);
+        while let Ok(settlement) = receiver.try_recv() {
+            self.settle(&mut tracker, settlement);
         }
     }
 
-    /// Marks one event as through the pipeline. The trace line per event
-    /// (target `tidewatch::settled`, off by default) is what the delivery
-    /// tests read to prove that no offset was skipped across restarts.
-    fn settle(&self, tracker: &mut OffsetTracker, at: SourceOffset) {
-        tracing::trace!(
-            target: "tidewatch::settled",
-            topic = %self.topics[at.stream],
-            partition = at.partition,
-            offset = at.offset,
-            "settled"
-        );
-        tracker.settled(at);
+    /// Applies one settlement. The trace line per settled event (target
+    /// `tidewatch::settled`, off by default) is what the delivery tests
+    /// read to prove that no offset was skipped across restarts.
+    fn settle(&self, tracker: &mut OffsetTracker, settlement: Settlement) {
+        if let Settlement::Done(at) = settlement {
+            tracing::trace!(
+                target: "tidewatch::settled",
+                topic = %self.topics[at.stream],
+                partition = at.partition,
+                offset = at.offset,
+                "settled"
+            );
+        }
+        tracker.apply(settlement);
     }
 
     /// Waits up to `timeout` for settlements until `done` holds.
@@ -142,10 +144,10 @@ impl ConsumerShared {
                 return false;
             }
             let receiver = self.settled.lock().unwrap_or_else(|p| p.into_inner());
-            if let Ok(at) = receiver.recv_timeout(Duration::from_millis(5)) {
+            if let Ok(settlement) = receiver.recv_timeout(Duration::from_millis(5)) {
                 self.settle(
                     &mut self.tracker.lock().unwrap_or_else(|p| p.into_inner()),
-                    at,
+                    settlement,
                 );
             }
         }
@@ -188,9 +190,24 @@ impl ConsumerShared {
     }
 }
 
-/// Drains revoked partitions before they go, and reports lag.
+/// What happens to the keys' state when input partitions move; the
+/// callbacks run inside the consumer's poll, before any event of an
+/// assigned partition is read and before a revoked one is committed.
+pub trait PartitionListener: Send + Sync {
+    /// `partitions` (stream, partition) are about to go: their keys'
+    /// state must be on its way to the changelog.
+    fn revoking(&self, partitions: &[(usize, i32)]);
+
+    /// `partitions` were assigned: their keys' state must be restored
+    /// before their events are dispatched.
+    fn assigned(&self, partitions: &[(usize, i32)]);
+}
+
+/// Drains revoked partitions before they go, restores assigned ones, and
+/// reports lag.
 pub struct InputContext {
     pub shared: Arc<ConsumerShared>,
+    pub listener: Arc<dyn PartitionListener>,
 }
 
 impl ClientContext for InputContext {
@@ -224,6 +241,7 @@ impl ConsumerContext for InputContext {
             return;
         };
         let revoked = self.shared.stream_partitions(list);
+        self.listener.revoking(&revoked);
         let drained = self.shared.settle_until(self.shared.drain_timeout, |t| {
             t.in_flight(Some(&revoked)) == 0
         });
@@ -248,6 +266,7 @@ impl ConsumerContext for InputContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(list) = rebalance {
             tracing::info!(partitions = list.count(), "partitions assigned");
+            self.listener.assigned(&self.shared.stream_partitions(list));
         }
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
         self.shared.readiness.set_partitions(assigned);

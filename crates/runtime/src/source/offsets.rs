@@ -1,9 +1,11 @@
 //! Which input offsets may be committed: an offset is stored only when it
 //! and every offset before it in its partition have been settled (scored,
-//! and its flag or dead letter acknowledged), so a crash re-reads anything
-//! not fully through the pipeline and skips nothing.
+//! its flag or dead letter acknowledged, and, on a stream with a
+//! changelog, the checkpoint that holds its effect acknowledged), so a
+//! crash re-reads anything not fully through the pipeline and skips
+//! nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 /// One input message, by stream (index in the run config), partition and offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -13,9 +15,22 @@ pub struct SourceOffset {
     pub offset: i64,
 }
 
+/// What a thread tells the consumer about an offset it dispatched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// One of the things the offset waits for is done.
+    Done(SourceOffset),
+    /// The offset waits for one more acknowledgement (a flagged event on a
+    /// stream with a changelog waits for its flag and its checkpoint). Sent
+    /// before the message whose acknowledgement settles it, so it always
+    /// arrives first.
+    AlsoAwaits(SourceOffset),
+}
+
 #[derive(Debug, Default)]
 struct PartitionOffsets {
-    in_flight: BTreeSet<i64>,
+    /// Unsettled offsets and how many settlements each still waits for.
+    in_flight: BTreeMap<i64, u32>,
     /// One past the highest offset dispatched.
     next: Option<i64>,
     /// The last offset handed out for storing.
@@ -26,7 +41,7 @@ impl PartitionOffsets {
     /// The next offset to consume after a restart: the oldest unsettled
     /// offset, or one past the highest dispatched.
     fn committable(&self) -> Option<i64> {
-        self.in_flight.first().copied().or(self.next)
+        self.in_flight.keys().next().copied().or(self.next)
     }
 }
 
@@ -42,13 +57,33 @@ impl OffsetTracker {
             .partitions
             .entry((at.stream, at.partition))
             .or_default();
-        p.in_flight.insert(at.offset);
+        p.in_flight.insert(at.offset, 1);
         p.next = Some(p.next.map_or(at.offset + 1, |n| n.max(at.offset + 1)));
     }
 
+    pub fn apply(&mut self, settlement: Settlement) {
+        match settlement {
+            Settlement::Done(at) => self.settled(at),
+            Settlement::AlsoAwaits(at) => {
+                if let Some(waits) = self
+                    .partitions
+                    .get_mut(&(at.stream, at.partition))
+                    .and_then(|p| p.in_flight.get_mut(&at.offset))
+                {
+                    *waits += 1;
+                }
+            }
+        }
+    }
+
     pub fn settled(&mut self, at: SourceOffset) {
-        if let Some(p) = self.partitions.get_mut(&(at.stream, at.partition)) {
-            p.in_flight.remove(&at.offset);
+        if let Some(p) = self.partitions.get_mut(&(at.stream, at.partition))
+            && let Some(waits) = p.in_flight.get_mut(&at.offset)
+        {
+            *waits -= 1;
+            if *waits == 0 {
+                p.in_flight.remove(&at.offset);
+            }
         }
     }
 
@@ -119,6 +154,20 @@ mod tests {
         assert_eq!(tracker.in_flight(Some(&[(0, 0)])), 0);
         assert_eq!(tracker.in_flight(Some(&[(0, 1)])), 1);
         tracker.forget(&[(0, 1)]);
+        assert_eq!(tracker.in_flight(None), 0);
+    }
+
+    #[test]
+    fn an_offset_that_awaits_two_acknowledgements_needs_both() {
+        let mut tracker = OffsetTracker::default();
+        tracker.dispatched(at(0, 0));
+        tracker.dispatched(at(0, 1));
+        tracker.apply(Settlement::AlsoAwaits(at(0, 0)));
+        tracker.apply(Settlement::Done(at(0, 1)));
+        tracker.apply(Settlement::Done(at(0, 0)));
+        assert_eq!(tracker.advanced(), [(0, 0, 0)]);
+        tracker.apply(Settlement::Done(at(0, 0)));
+        assert_eq!(tracker.advanced(), [(0, 0, 2)]);
         assert_eq!(tracker.in_flight(None), 0);
     }
 }

@@ -117,10 +117,13 @@ impl<T> Default for KeyStore<T> {
 }
 
 /// Keys forgotten by one [`KeyStore::evict`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Evicted {
     pub idle: usize,
     pub over_capacity: usize,
+    /// Every key forgotten, in no particular order (the changelog deletes
+    /// their records).
+    pub keys: Vec<String>,
 }
 
 impl<T> KeyStore<T> {
@@ -144,28 +147,41 @@ impl<T> KeyStore<T> {
         self.entries.get_mut(key).map(|(entry, _)| entry)
     }
 
+    pub fn remove(&mut self, key: &str) -> Option<T> {
+        self.entries.remove(key).map(|(entry, _)| entry)
+    }
+
     /// Forgets keys idle for `ttl`, then the least recently used beyond
     /// `max_keys`.
     pub fn evict(&mut self, now: Instant, ttl: Duration, max_keys: usize) -> Evicted {
-        let before = self.entries.len();
-        self.entries
-            .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < ttl);
-        let idle = before - self.entries.len();
+        let mut keys = Vec::new();
+        self.entries.retain(|key, (_, seen)| {
+            let keep = now.saturating_duration_since(*seen) < ttl;
+            if !keep {
+                keys.push(key.clone());
+            }
+            keep
+        });
+        let idle = keys.len();
         let over_capacity = self.entries.len().saturating_sub(max_keys);
         if over_capacity > 0 {
             let mut seen: Vec<Instant> = self.entries.values().map(|(_, s)| *s).collect();
             seen.sort_unstable();
             let cutoff = seen[over_capacity - 1];
             let mut to_drop = over_capacity;
-            self.entries.retain(|_, (_, s)| {
+            self.entries.retain(|key, (_, s)| {
                 let drop = to_drop > 0 && *s <= cutoff;
                 to_drop -= usize::from(drop);
+                if drop {
+                    keys.push(key.clone());
+                }
                 !drop
             });
         }
         Evicted {
             idle,
             over_capacity,
+            keys,
         }
     }
 
@@ -269,13 +285,8 @@ mod tests {
             Duration::from_millis(9500),
             2,
         );
-        assert_eq!(
-            evicted,
-            Evicted {
-                idle: 1,
-                over_capacity: 1
-            }
-        );
+        assert_eq!((evicted.idle, evicted.over_capacity), (1, 1));
+        assert_eq!(evicted.keys, ["b", "c"]);
         let mut keys: Vec<&String> = store.iter().map(|(k, _)| k).collect();
         keys.sort();
         assert_eq!(keys, ["a", "d"]);
