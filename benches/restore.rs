@@ -1,10 +1,15 @@
-//! Restoring keys from their checkpoints, in process: the shipped
+//! Restoring keys from their checkpoints: the shipped
 //! `examples/sensor.toml` stream with a bundle trained on a little clean
 //! data, 100,000 pumps that have each seen 40 readings. Reports the size of
-//! their records, the time to write them all (`Pipeline::checkpoint_changed`)
-//! and to restore them all into a fresh pipeline (`Pipeline::restore`), one
-//! thread. The broker's share of a restore (reading the changelog) is not
-//! in these figures.
+//! their records, then
+//!
+//! - in process: the time to write them all
+//!   (`Pipeline::checkpoint_changed`) and to restore them all into a fresh
+//!   pipeline (`Pipeline::restore`), one thread;
+//! - through a broker (Nisshi, as the tests start it): the records
+//!   produced to a one-partition changelog, then the daemon's restore path
+//!   timed, reading the partition to its end (`changelog::read_partition`)
+//!   and restoring every key.
 //!
 //! Run: `cargo bench --bench restore` (set `TIDEWATCH_BENCH_KEYS` for
 //! another count). Under `cargo test` it runs once with 2,000 keys, as a
@@ -14,9 +19,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ndarray::Array2;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
 use tidewatch::simulate::{SensorSeries, SensorShape};
 use tidewatch_learn::fit::Progress;
 use tidewatch_learn::train::learn;
+use tidewatch_runtime::changelog;
 use tidewatch_stream::config::StreamConfig;
 use tidewatch_stream::learner::Series;
 use tidewatch_stream::pipeline::{ModelSource, Pipeline};
@@ -101,7 +112,7 @@ fn main() {
     assert_eq!(restored.key_count(), keys);
 
     println!(
-        "restore/sensor: {keys} keys, {:.0} bytes per key ({:.1} MB in all); written in {:.2} s \
+        "restore/sensor in process: {keys} keys, {:.0} bytes per key ({:.1} MB in all); written in {:.2} s \
          ({:.0} keys/s), restored in {:.2} s ({:.0} keys/s)",
         bytes as f64 / keys as f64,
         bytes as f64 / 1e6,
@@ -109,5 +120,41 @@ fn main() {
         keys as f64 / written.as_secs_f64(),
         read.as_secs_f64(),
         keys as f64 / read.as_secs_f64(),
+    );
+    through_broker(&records, pipeline);
+}
+
+/// The records produced to a changelog on a fresh broker, then read back
+/// and restored as a daemon does on assignment.
+fn through_broker(records: &[(String, Vec<u8>)], pipeline: impl Fn() -> Pipeline) {
+    let broker = support::Nisshi::start();
+    broker.create_topic("state", 1);
+    let producer = support::producer(&broker.brokers());
+    for (key, record) in records {
+        support::send(&producer, "state", key, record);
+    }
+    support::flush(&producer);
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", broker.brokers());
+
+    let started = Instant::now();
+    let read = changelog::read_partition(&client, "state", 0, Duration::from_secs(600))
+        .expect("the changelog reads to its end");
+    let read_secs = started.elapsed().as_secs_f64();
+    assert_eq!(read.len(), records.len(), "every key read back");
+    let mut restored = pipeline();
+    for (key, record) in &read {
+        restored
+            .restore(key, record, "pump@1")
+            .expect("a record of this model");
+    }
+    let total_secs = started.elapsed().as_secs_f64();
+    let bytes: usize = read.values().map(Vec::len).sum();
+    println!(
+        "restore/sensor from the broker: {} keys read in {read_secs:.2} s ({:.1} MB/s), \
+         read and restored in {total_secs:.2} s ({:.0} keys/s)",
+        read.len(),
+        bytes as f64 / 1e6 / read_secs,
+        read.len() as f64 / total_secs,
     );
 }

@@ -176,7 +176,7 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_test_passes() {
         .iter()
         .map(|rule| rule["alert"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(alerts.len(), 6);
+    assert_eq!(alerts.len(), 9);
     let tests = &yaml("deploy/prometheus/tests/alerts_test.yml")[0]["tests"];
     for alert in &alerts {
         let cases: Vec<bool> = tests
@@ -348,14 +348,19 @@ fn every_dashboard_panel_has_data_in_a_real_prometheus() {
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("stream.toml"), FLAG_EVERY_EVENT_STREAM).unwrap();
-    // Two keys kept for three devices: evictions happen.
+    // Two keys kept for three devices: evictions happen. Keys' state goes
+    // to a changelog, for the panels on restores and checkpoints.
     std::fs::write(
         dir.path().join("run.toml"),
         run_config(
             &broker.brokers(),
             "dashboard",
             None,
-            "workers = 1\nmax_keys = 2",
+            "workers = 1\nmax_keys = 2\ncheckpoint_interval_ms = 500",
+        )
+        .replace(
+            "dead_letter_topic = \"dead-letters\"",
+            "dead_letter_topic = \"dead-letters\"\nstate_topic = \"state\"",
         ),
     )
     .unwrap();

@@ -37,7 +37,9 @@ pub enum Command {
     /// Simulated pumps with injected anomalies through the detector: flags
     /// as they happen, then precision and recall.
     Demo(demo::DemoArgs),
-    /// The daemon: score Kafka streams, publish flags, serve metrics.
+    /// The daemon: score Kafka streams, publish flags, serve metrics; keys'
+    /// state kept on each stream's changelog (`state_topic`). SIGTERM or
+    /// SIGINT drains and stops; SIGHUP reloads the streams' bundles.
     Run(run::RunArgs),
     /// Learn a stream's normal behaviour from a file and write a model bundle.
     Train(train::TrainArgs),

@@ -139,6 +139,7 @@ pub fn start(
     for stream in &streams {
         let model = &stream.model.reference;
         metrics.model(&stream.name, &model.name, &model.version);
+        metrics.stream(&stream.name, stream.binding.state_topic.is_some());
     }
     let admin_config = client_config(&config, &BTreeMap::new());
     for stream in &streams {
@@ -207,6 +208,7 @@ pub fn start(
         client: client_config(&config, &config.kafka.consumer_properties),
         restore_timeout: Duration::from_secs(config.daemon.restore_timeout_secs),
         readiness: readiness.clone(),
+        metrics: metrics.clone(),
         failure: Arc::clone(&restore_failure),
     };
     let consumer: BaseConsumer<InputContext> =
@@ -550,6 +552,7 @@ struct KeyHandover {
     client: ClientConfig,
     restore_timeout: Duration,
     readiness: Readiness,
+    metrics: Metrics,
     failure: Arc<Mutex<Option<DaemonError>>>,
 }
 
@@ -601,6 +604,8 @@ impl PartitionListener for KeyHandover {
                             self.readiness.restored();
                         }
                     }
+                    self.metrics
+                        .restore_took(&runtime.name, started.elapsed().as_secs_f64());
                 }
                 Err(error) => {
                     tracing::error!(%error, "cannot restore keys; stopping rather than let them start over");

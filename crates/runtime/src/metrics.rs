@@ -33,6 +33,7 @@ pub struct Metrics {
     keys_restored: IntCounterVec,
     keys_restore_refused: IntCounterVec,
     checkpoint_seconds: HistogramVec,
+    restore_seconds: HistogramVec,
     state_bytes: IntGaugeVec,
     model_reloads: IntCounterVec,
 }
@@ -219,6 +220,15 @@ impl Metrics {
                     0.5, 1.0,
                 ],
             ),
+            restore_seconds: histogram(
+                &r,
+                "tidewatch_restore_seconds",
+                "Time to read one assigned partition's changelog and queue its keys for restoring, while the daemon is not ready.",
+                &["stream"],
+                vec![
+                    0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+                ],
+            ),
             state_bytes: gauge(
                 &r,
                 "tidewatch_state_bytes",
@@ -344,6 +354,29 @@ impl Metrics {
         self.model_info
             .with_label_values(&[stream, name, version])
             .set(1);
+    }
+
+    /// Creates `stream`'s counters at zero, so that dashboards and alerts
+    /// see a series before the first restore, refusal or reload.
+    pub fn stream(&self, stream: &str, changelog: bool) {
+        self.events_learning.with_label_values(&[stream]);
+        for result in ["loaded", "refused"] {
+            self.model_reloads.with_label_values(&[stream, result]);
+        }
+        if changelog {
+            self.keys_restored.with_label_values(&[stream]);
+            self.state_bytes.with_label_values(&[stream]);
+            for reason in tidewatch_stream::checkpoint::CheckpointError::REASONS {
+                self.keys_restore_refused
+                    .with_label_values(&[stream, reason]);
+            }
+        }
+    }
+
+    pub fn restore_took(&self, stream: &str, seconds: f64) {
+        self.restore_seconds
+            .with_label_values(&[stream])
+            .observe(seconds);
     }
 
     /// The stream now scores with `name`/`version` instead of `previous`.

@@ -100,6 +100,9 @@ pub enum CheckpointError {
 }
 
 impl CheckpointError {
+    /// Every label [`CheckpointError::reason`] gives.
+    pub const REASONS: [&'static str; 4] = ["corrupt", "version", "model", "shape"];
+
     /// A short label for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
