@@ -281,6 +281,75 @@ fn keys_move_with_their_partitions_when_a_daemon_joins_and_leaves() {
     assert!(a.wait(Duration::from_secs(60)).success());
 }
 
+#[test]
+fn evicted_keys_leave_the_changelog_and_a_bad_record_costs_only_its_key() {
+    let broker = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let (readings, _) = simulate_readings(3, 300, 300, 4);
+    // One worker keeps two keys: the device that goes quiet is evicted.
+    let config = write_config(dir.path(), &broker, "evict", ONLINE_STREAM, None);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("workers = 2", "workers = 1\nmax_keys = 2");
+    std::fs::write(&config, text).unwrap();
+    // A record this build cannot read, waiting in the changelog.
+    broker.create_topic("state-evict", PARTITIONS);
+    let producer = support::producer(&broker.brokers());
+    support::send(
+        &producer,
+        "state-evict",
+        "ghost",
+        b"TWKS\x63 from the future",
+    );
+    support::flush(&producer);
+
+    let log = dir.path().join("daemon.log");
+    let (mut daemon, http) = start_ready(&config, &log);
+    assert_eq!(
+        metric(
+            &http,
+            "tidewatch_keys_restore_refused_total{reason=\"version\",stream=\"pump\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(&http, RESTORED), 0.0);
+    let quiet = "pump-3";
+    let (early, late) = readings.split_at(300);
+    produce(&broker, early);
+    wait_settled(&broker, &[&log], early.len());
+    let still: Vec<Reading> = late.iter().filter(|r| r.device != quiet).cloned().collect();
+    produce(&broker, &still);
+    wait_settled(&broker, &[&log], early.len() + still.len());
+    wait_for(Duration::from_secs(60), "an eviction", || {
+        metric(
+            &http,
+            "tidewatch_key_evictions_total{reason=\"max_keys\",stream=\"pump\"}",
+        ) >= 1.0
+    });
+    daemon.signal("TERM");
+    assert!(daemon.wait(Duration::from_secs(60)).success());
+
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", broker.brokers());
+    let kept: BTreeSet<String> = (0..PARTITIONS)
+        .flat_map(|p| {
+            tidewatch_runtime::changelog::read_partition(
+                &client,
+                "state-evict",
+                p,
+                Duration::from_secs(60),
+            )
+            .unwrap()
+            .into_keys()
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        BTreeSet::from(["ghost".to_owned(), "pump-1".to_owned(), "pump-2".to_owned()]),
+        "the evicted key's record is gone; the unreadable one was left alone"
+    );
+}
+
 /// A stream whose every scored event is flagged, so that each flag shows
 /// the model that scored it.
 const BUNDLE_STREAM: &str = r#"
