@@ -13,7 +13,8 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 # Services and tools the tests start for themselves: the Nisshi broker
 # (each Kafka test runs its own on a free port), Debian's Prometheus server
-# and promtool, and docker-compose. Installed once, reused afterwards.
+# and promtool, docker-compose and Chromium. Installed once, reused
+# afterwards.
 NISSHI_VERSION=0.7.0-pre.2
 if ! command -v nisshi >/dev/null && [ ! -x "$HOME/.cargo/bin/nisshi" ]; then
     echo "== installing the Nisshi broker $NISSHI_VERSION (about 16 minutes, once)"
@@ -24,6 +25,8 @@ fi
 missing_packages=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing_packages+=(prometheus)
 command -v docker-compose >/dev/null || missing_packages+=(docker-compose)
+# Headless Chromium loads the status page in tests/status_page.rs.
+command -v chromium >/dev/null || missing_packages+=(chromium)
 if [ ${#missing_packages[@]} -gt 0 ]; then
     echo "== installing ${missing_packages[*]} (Debian packages)"
     sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

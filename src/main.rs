@@ -16,9 +16,19 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, cli.log_format);
     match cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) if error.is::<cli::validate::ConfigProblems>() => {
+            let problems = error
+                .downcast::<cli::validate::ConfigProblems>()
+                .expect("checked");
+            for problem in &problems.0 {
+                eprintln!("tidewatch: {problem}");
+            }
+            // EX_CONFIG, sysexits.h: a configuration error.
+            std::process::ExitCode::from(78)
+        }
         Err(error) => {
             eprintln!("tidewatch: {}", one_line(&error));
             std::process::ExitCode::FAILURE
@@ -26,19 +36,27 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+/// The level filter: `TIDEWATCH_LOG`, else `RUST_LOG`, else what `-v` asks.
+fn init_tracing(verbose: u8, format: cli::LogFormat) {
     let default = match verbose {
         0 => "info",
         1 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let filter = ["TIDEWATCH_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .map_or_else(
+            || tracing_subscriber::EnvFilter::new(default),
+            tracing_subscriber::EnvFilter::new,
+        );
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        cli::LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 /// The error and its causes, joined on one line.

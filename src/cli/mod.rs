@@ -10,6 +10,7 @@ pub mod score;
 pub mod sentiment;
 pub mod simulate;
 pub mod train;
+pub mod validate;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,11 +26,22 @@ use tidewatch_stream::source::file::{ReadOptions, TimeOrder};
 #[derive(Debug, Parser)]
 #[command(name = "tidewatch", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// Log more (-v: debug, -vv: trace); RUST_LOG overrides.
+    /// Log more (-v: debug, -vv: trace); TIDEWATCH_LOG (or RUST_LOG), a
+    /// filter such as `info,tidewatch_runtime=debug`, overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines as text, or as one JSON object a line (timestamp, level,
+    /// target, message and fields) for a log pipeline.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,6 +53,10 @@ pub enum Command {
     /// state kept on each stream's changelog (`state_topic`). SIGTERM or
     /// SIGINT drains and stops; SIGHUP reloads the streams' bundles.
     Run(run::RunArgs),
+    /// Check a daemon config without running it: the config, every stream
+    /// config and bundle, and that the brokers answer and have the topics.
+    /// Exits 0 and prints what it would run, or 78 with every problem.
+    Validate(validate::ValidateArgs),
     /// Learn a stream's normal behaviour from a file and write a model bundle.
     Train(train::TrainArgs),
     /// Write synthetic sensor or payment streams with labelled anomalies to
@@ -67,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Run(args) => run::run(args),
+        Command::Validate(args) => validate::run(args),
         Command::Train(args) => train::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Corpus(args) => corpus::run(args),

@@ -111,8 +111,8 @@ impl TrainArgs {
     fn kind_config(&self) -> anyhow::Result<KindConfig> {
         let file: KindSettings = match &self.settings {
             Some(path) => toml::from_str(
-                &std::fs::read_to_string(path)
-                    .with_context(|| format!("{}: cannot read", path.display()))?,
+                &tidewatch_stream::config::env::read_config(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
             )
             .with_context(|| format!("{}: invalid settings", path.display()))?,
             None => KindSettings::default(),

@@ -84,6 +84,21 @@ fn existing_partitions(
         .filter(|&found| found > 0))
 }
 
+/// How many partitions `topic` has, if the broker has it (asking does not
+/// create it).
+pub fn topic_partitions(
+    client: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<usize>, ChangelogError> {
+    let kafka = |source| ChangelogError::Topic {
+        topic: topic.to_owned(),
+        source,
+    };
+    let admin = admin_client(client).map_err(kafka)?;
+    existing_partitions(&admin, topic, timeout).map_err(kafka)
+}
+
 /// How many partitions `topic` (a stream's input) has; its changelog needs
 /// as many.
 pub fn partition_count(
@@ -91,16 +106,9 @@ pub fn partition_count(
     topic: &str,
     timeout: Duration,
 ) -> Result<usize, ChangelogError> {
-    let kafka = |source| ChangelogError::Topic {
+    topic_partitions(client, topic, timeout)?.ok_or_else(|| ChangelogError::NoInput {
         topic: topic.to_owned(),
-        source,
-    };
-    let admin = admin_client(client).map_err(kafka)?;
-    existing_partitions(&admin, topic, timeout)
-        .map_err(kafka)?
-        .ok_or_else(|| ChangelogError::NoInput {
-            topic: topic.to_owned(),
-        })
+    })
 }
 
 /// Creates `topic` as a compacted changelog of `partitions` partitions

@@ -18,7 +18,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tidewatch_stream::config::{ConfigError, check_ranges, one_line};
+use tidewatch_stream::config::{ConfigError, env, one_line, out_of_range};
 
 /// The daemon's whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,13 +206,29 @@ pub struct StreamBinding {
     pub timestamp_from_message: bool,
 }
 
+/// Names of librdkafka properties whose values are secrets: never shown.
+const SECRET_PROPERTY_WORDS: [&str; 5] = ["password", "secret", "token", "jaas", "key.pem"];
+
 impl RunConfig {
+    /// Reads, checks and resolves the config at `path` (its stream configs
+    /// and bundles are named relative to it).
     pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
+        let config = RunConfig::read(path)?;
+        config.validate().map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(config)
+    }
+
+    /// The config at `path`, environment variables filled in and paths
+    /// resolved, not yet checked.
+    pub fn read(path: &Path) -> Result<RunConfig, ConfigError> {
         let read_error = |message: String| ConfigError::Read {
             path: path.display().to_string(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| read_error(e.to_string()))?;
+        let text = env::read_config(path).map_err(read_error)?;
         let mut config: RunConfig =
             toml::from_str(&text).map_err(|e| read_error(one_line(&e.to_string())))?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -220,19 +236,53 @@ impl RunConfig {
             stream.config = base.join(&stream.config);
             stream.model = stream.model.as_ref().map(|m| base.join(m));
         }
-        config.validate().map_err(|e| read_error(e.to_string()))?;
         Ok(config)
     }
 
+    /// Every librdkafka property the config sets, by side (`all`,
+    /// `consumer`, `producer`), secrets replaced by `[redacted]`.
+    pub fn redacted_properties(&self) -> Vec<(&'static str, &str, String)> {
+        let k = &self.kafka;
+        [
+            ("all", &k.properties),
+            ("consumer", &k.consumer_properties),
+            ("producer", &k.producer_properties),
+        ]
+        .into_iter()
+        .flat_map(|(side, properties)| {
+            properties.iter().map(move |(name, value)| {
+                let secret = SECRET_PROPERTY_WORDS.iter().any(|w| name.contains(w));
+                let shown = if secret {
+                    "[redacted]".to_owned()
+                } else {
+                    value.clone()
+                };
+                (side, name.as_str(), shown)
+            })
+        })
+        .collect()
+    }
+
+    /// Every problem the config has, not only the first.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems.join("; ")))
+        }
+    }
+
+    /// What is wrong with the config, each problem on its own.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         if self.streams.is_empty() {
-            return invalid("no [[streams]]".into());
+            problems.push("no [[streams]]".to_owned());
         }
         let mut topics = std::collections::HashSet::new();
         for stream in &self.streams {
             if !topics.insert(stream.input_topic.as_str()) {
-                return invalid(format!(
+                problems.push(format!(
                     "input topic {:?} is bound twice",
                     stream.input_topic
                 ));
@@ -241,7 +291,7 @@ impl RunConfig {
                 || stream.input_topic == stream.dead_letter_topic
                 || stream.state_topic.as_ref() == Some(&stream.input_topic)
             {
-                return invalid(format!(
+                problems.push(format!(
                     "stream on {:?} would write to its own input",
                     stream.input_topic
                 ));
@@ -256,22 +306,24 @@ impl RunConfig {
                 [&s.input_topic, &s.flags_topic, &s.dead_letter_topic].contains(&state_topic)
             });
             if shared || !state_topics.insert(state_topic) {
-                return invalid(format!(
+                problems.push(format!(
                     "state topic {state_topic:?} must be the changelog of one stream only"
                 ));
             }
         }
         let d = &self.daemon;
-        let producer_limit = self
+        let producer_limit = match self
             .kafka
             .producer_properties
             .get("message.max.bytes")
             .or_else(|| self.kafka.properties.get("message.max.bytes"))
-            .map_or(Ok(PRODUCER_MESSAGE_MAX_BYTES), |v| {
-                v.parse::<usize>().map_err(|_| {
-                    ConfigError::Invalid(format!("message.max.bytes is not a number: {v:?}"))
-                })
-            })?;
+        {
+            None => PRODUCER_MESSAGE_MAX_BYTES,
+            Some(v) => v.parse::<usize>().unwrap_or_else(|_| {
+                problems.push(format!("message.max.bytes is not a number: {v:?}"));
+                PRODUCER_MESSAGE_MAX_BYTES
+            }),
+        };
         let message_limit = producer_limit.saturating_sub(DEAD_LETTER_OVERHEAD_BYTES);
         // (setting, value, in range, the range)
         let ranges = [
@@ -336,10 +388,10 @@ impl RunConfig {
                 "[1, 3600]".to_owned(),
             ),
         ];
-        check_ranges(ranges).map_err(ConfigError::Invalid)?;
+        problems.extend(out_of_range(ranges));
         if self.kafka.brokers.trim().is_empty() {
-            return invalid("kafka.brokers is empty".into());
+            problems.push("kafka.brokers is empty".to_owned());
         }
-        Ok(())
+        problems
     }
 }

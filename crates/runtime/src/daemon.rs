@@ -61,6 +61,7 @@ use crate::source::kafka::{
     BadInput, ConsumerShared, InputContext, OVERSIZED, OVERSIZED_EXCERPT_BYTES, PartitionListener,
 };
 use crate::source::offsets::{OffsetTracker, SourceOffset};
+use crate::status::StatusBoard;
 use crate::streams::StreamRuntime;
 use crate::supervisor::Supervisor;
 use crate::worker::{Event, Work, Worker, Workers};
@@ -111,7 +112,10 @@ impl DaemonHandle {
 }
 
 /// Client properties shared by the consumer and the producer.
-fn client_config(config: &RunConfig, specific: &BTreeMap<String, String>) -> ClientConfig {
+pub(crate) fn client_config(
+    config: &RunConfig,
+    specific: &BTreeMap<String, String>,
+) -> ClientConfig {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.kafka.brokers);
     for (key, value) in config.kafka.properties.iter().chain(specific) {
@@ -136,10 +140,12 @@ pub fn start(
         .iter()
         .map(|b| StreamRuntime::load(b, models.as_ref(), config.daemon.max_message_bytes))
         .collect::<Result<_, _>>()?;
+    let board = StatusBoard::default();
     for stream in &streams {
         let model = &stream.model.reference;
         metrics.model(&stream.name, &model.name, &model.version);
         metrics.stream(&stream.name, stream.binding.state_topic.is_some());
+        board.stream(&stream.name, &stream.binding.input_topic, model);
     }
     let admin_config = client_config(&config, &BTreeMap::new());
     for stream in &streams {
@@ -225,6 +231,7 @@ pub fn start(
         &config.http.listen,
         metrics.clone(),
         readiness.clone(),
+        board.clone(),
         shutdown.clone(),
         supervisor.closing(),
     )?;
@@ -239,6 +246,7 @@ pub fn start(
             settled: settled_tx.clone(),
             metrics: metrics.clone(),
             readiness: readiness.clone(),
+            board: board.clone(),
             max_batch_events: config.daemon.max_batch_events,
             max_batch_wait: Duration::from_millis(config.daemon.max_batch_wait_ms),
             key_ttl: Duration::from_secs(config.daemon.key_ttl_secs),
@@ -260,6 +268,7 @@ pub fn start(
         outbox,
         provider: models,
         reload: reload.clone(),
+        board,
         restore_failure,
         failed: failed_rx,
         metrics: metrics.clone(),
@@ -296,6 +305,7 @@ struct Input {
     /// The model each stream scores with now.
     models: Vec<ModelRef>,
     reload: Reload,
+    board: StatusBoard,
     /// Set by a rebalance that could not restore its keys.
     restore_failure: Arc<Mutex<Option<DaemonError>>>,
     failed: Receiver<Failed>,
@@ -358,6 +368,7 @@ impl Input {
                         &new.name,
                         &new.version,
                     );
+                    self.board.model(name, &new);
                     self.workers.broadcast(|| Work::Reload {
                         stream: index,
                         model: model.clone(),

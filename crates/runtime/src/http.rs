@@ -1,6 +1,7 @@
 //! The HTTP endpoint: `/metrics` (Prometheus text format), `/healthz`
-//! (the process is alive) and `/readyz` (models loaded, partitions assigned,
-//! a broker reachable).
+//! (the process is alive), `/readyz` (models loaded, partitions assigned
+//! and their keys restored, a broker reachable), and the status page `/`
+//! with its data, `/api/status`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,19 +9,33 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 
 use crate::error::DaemonError;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::shutdown::Shutdown;
+use crate::status::{PAGE, StatusBoard};
 
 #[derive(Clone)]
 struct AppState {
     metrics: Metrics,
     readiness: Readiness,
     shutdown: Shutdown,
+    board: StatusBoard,
+}
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+async fn status(State(state): State<AppState>) -> impl IntoResponse {
+    let status = state.board.status(&state.metrics);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(&status).expect("the status serialises"),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -69,6 +84,7 @@ pub fn bind(
     listen: &str,
     metrics: Metrics,
     readiness: Readiness,
+    board: StatusBoard,
     shutdown: Shutdown,
     closing: Shutdown,
 ) -> Result<(SocketAddr, HttpServer), DaemonError> {
@@ -84,6 +100,8 @@ pub fn bind(
         .local_addr()
         .map_err(|e| http_error(e.to_string()))?;
     let app = Router::new()
+        .route("/", get(page))
+        .route("/api/status", get(status))
         .route("/metrics", get(self::metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -91,6 +109,7 @@ pub fn bind(
             metrics,
             readiness,
             shutdown,
+            board,
         });
     Ok((
         address,
@@ -166,6 +185,7 @@ mod tests {
             "127.0.0.1:0",
             Metrics::new(),
             readiness,
+            StatusBoard::default(),
             shutdown.clone(),
             supervisor.closing(),
         )

@@ -28,6 +28,9 @@
 //!   [`readiness`]: what `/readyz` checks; [`http`]: `/metrics`,
 //!   `/healthz`, `/readyz`.
 //! - [`log_limit`]: repeated Kafka errors logged once per interval.
+//! - [`validate`]: what start-up checks, without starting, every problem
+//!   listed (`tidewatch validate`).
+//! - [`status`]: the status page and `/api/status`.
 //! - [`shutdown`]: the stop and reload signals; [`supervisor`]: every thread's end
 //!   stops the daemon; [`error`]: the one error type they all return.
 
@@ -44,6 +47,8 @@ pub mod readiness;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod status;
 pub mod streams;
 pub mod supervisor;
+pub mod validate;
 pub mod worker;

@@ -10,6 +10,19 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+/// One stream's numbers, as the status page shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamNumbers {
+    pub scored_total: u64,
+    pub active_keys: i64,
+    /// Summed over the input topic's partitions.
+    pub consumer_lag: i64,
+    /// Of the last scored event, once there is one.
+    pub threshold: Option<f64>,
+    /// (upper bound, cumulative count) of the anomaly score histogram.
+    pub score_buckets: Vec<(f64, u64)>,
+}
+
 /// The daemon's metrics and their registry.
 #[derive(Clone)]
 pub struct Metrics {
@@ -263,6 +276,58 @@ impl Metrics {
             .flat_map(|family| family.get_metric())
             .map(|m| m.get_counter().get_value() as u64)
             .sum()
+    }
+
+    /// What the status page shows of `stream`, whose input is `topic`.
+    pub fn stream_numbers(&self, stream: &str, topic: &str) -> StreamNumbers {
+        use prometheus::core::{Collector, Metric};
+        let with_label = |metric: &prometheus::proto::Metric, name: &str, value: &str| {
+            metric
+                .get_label()
+                .iter()
+                .any(|l| l.name() == name && l.value() == value)
+        };
+        let scored_total = self
+            .events_scored
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .filter(|m| with_label(m, "stream", stream))
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum();
+        let consumer_lag = self
+            .consumer_lag
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .filter(|m| with_label(m, "topic", topic))
+            .map(|m| m.get_gauge().get_value() as i64)
+            .sum();
+        let scores = self.anomaly_score.with_label_values(&[stream]).metric();
+        let histogram = scores.get_histogram();
+        let mut score_buckets: Vec<(f64, u64)> = histogram
+            .get_bucket()
+            .iter()
+            .map(|b| (b.upper_bound(), b.cumulative_count()))
+            .collect();
+        // Scores are at most 1: the last bucket takes the rest.
+        score_buckets.push((1.0, histogram.get_sample_count()));
+        // Read, not created: a stream that scored nothing has no threshold.
+        let threshold = self
+            .threshold
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .find(|m| with_label(m, "stream", stream))
+            .map(|m| m.get_gauge().get_value())
+            .filter(|t| t.is_finite());
+        StreamNumbers {
+            threshold,
+            scored_total,
+            active_keys: self.active_keys.with_label_values(&[stream]).get(),
+            consumer_lag,
+            score_buckets,
+        }
     }
 
     pub fn consumed(&self, stream: &str) {

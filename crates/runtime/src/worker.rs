@@ -26,6 +26,7 @@ use crate::readiness::Readiness;
 use crate::sink::alert::{Flag, SourceRef};
 use crate::sink::kafka::{Outbox, Outgoing, OutgoingKind};
 use crate::source::offsets::{Settlement, SourceOffset};
+use crate::status::StatusBoard;
 use crate::streams::{LoadedModel, StreamRuntime};
 
 /// An event on its way to the worker that owns its key.
@@ -170,6 +171,7 @@ pub struct Worker {
     pub settled: mpsc::Sender<Settlement>,
     pub metrics: Metrics,
     pub readiness: Readiness,
+    pub board: StatusBoard,
     pub max_batch_events: usize,
     pub max_batch_wait: Duration,
     pub key_ttl: Duration,
@@ -298,6 +300,7 @@ impl Worker {
             model.reference.clone(),
             source,
         );
+        self.board.flag(&flag);
         let outgoing = Outgoing {
             topic: runtime.binding.flags_topic.clone(),
             partition: None,

@@ -42,7 +42,8 @@ pub struct ImageConfig {
 
 impl ImageConfig {
     pub fn load(path: &Path) -> Result<ImageConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = tidewatch_stream::config::env::read_config(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let config: ImageConfig =
             toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
         config

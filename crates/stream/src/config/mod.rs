@@ -21,6 +21,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub mod env;
 pub mod model;
 pub mod online;
 pub mod training;
@@ -77,7 +78,7 @@ impl StreamConfig {
             path: path.display().to_string(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| read_error(e.to_string()))?;
+        let text = env::read_config(path).map_err(read_error)?;
         let config: StreamConfig =
             toml::from_str(&text).map_err(|e| read_error(one_line(&e.to_string())))?;
         config.validate().map_err(|e| read_error(e.to_string()))?;
@@ -207,15 +208,28 @@ pub fn one_line(message: &str) -> String {
     }
 }
 
-/// The first of `ranges` (setting, value, whether it is in range, the
+/// Every one of `ranges` (setting, value, whether it is in range, the
 /// range) that is out of its range, in the words every config uses:
 /// `name must be in range, got value`. NaN is in no range.
+pub fn out_of_range<V: std::fmt::Display, R: std::fmt::Display>(
+    ranges: impl IntoIterator<Item = (&'static str, V, bool, R)>,
+) -> Vec<String> {
+    ranges
+        .into_iter()
+        .filter(|(_, _, ok, _)| !ok)
+        .map(|(name, value, _, range)| format!("{name} must be in {range}, got {value}"))
+        .collect()
+}
+
+/// [`out_of_range`]'s problems as one message, if there are any.
 pub fn check_ranges<V: std::fmt::Display, R: std::fmt::Display>(
     ranges: impl IntoIterator<Item = (&'static str, V, bool, R)>,
 ) -> Result<(), String> {
-    match ranges.into_iter().find(|(_, _, ok, _)| !ok) {
-        Some((name, value, _, range)) => Err(format!("{name} must be in {range}, got {value}")),
-        None => Ok(()),
+    let problems = out_of_range(ranges);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
     }
 }
 
