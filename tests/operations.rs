@@ -74,7 +74,7 @@ fn every_shipped_config_validates() {
         assert!(output.status.success(), "{}", stderr(&output));
         let report = stdout(&output);
         assert!(
-            report.contains("stream pump: sensor-readings -> flags tidewatch-flags"),
+            report.contains("stream pump: sensor-readings (json) -> flags tidewatch-flags"),
             "{report}"
         );
         assert!(report.ends_with("ok\n"), "{report}");

@@ -81,6 +81,8 @@ fn run_stream(broker: &Nisshi, run: &str, messages: &[Vec<u8>]) -> (Vec<Flag>, V
             flags_topic: flags.clone(),
             dead_letter_topic: dead.clone(),
             state_topic: None,
+            format: Default::default(),
+            schema_registry: None,
             key_from_message: false,
             timestamp_from_message: false,
         }],

@@ -51,6 +51,7 @@ fn config() -> StreamConfig {
 fn message_decoder() -> MessageDecoder {
     MessageDecoder {
         decoder: Decoder::new(config().schema),
+        wire: None,
         key_from_message: false,
         timestamp_from_message: false,
         max_message_bytes: 4096,

@@ -11,6 +11,7 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use tidewatch::simulate::{Truth, simulate_payments, simulate_readings};
+use tidewatch_runtime::source::registry::{MessageFormat, RegistryConfig, WireEncoder};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum StreamKind {
@@ -54,6 +55,53 @@ pub struct SimulateArgs {
     /// start_ms, end_ms, caught_until_ms).
     #[arg(long)]
     pub truth: PathBuf,
+    /// Message format: JSON objects, or a Schema Registry's wire format
+    /// with the shipped schemas (examples/schemas), registered under the
+    /// subject TOPIC-value.
+    #[arg(long, value_enum, default_value_t = WireFormat::Json, requires = "topic")]
+    pub format: WireFormat,
+    /// The Schema Registry's URL, for the wire formats.
+    #[arg(long)]
+    pub schema_registry: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WireFormat {
+    Json,
+    Avro,
+    Protobuf,
+    JsonSchema,
+}
+
+impl WireFormat {
+    fn message_format(self) -> MessageFormat {
+        match self {
+            WireFormat::Json => MessageFormat::Json,
+            WireFormat::Avro => MessageFormat::Avro,
+            WireFormat::Protobuf => MessageFormat::Protobuf,
+            WireFormat::JsonSchema => MessageFormat::JsonSchema,
+        }
+    }
+}
+
+/// The shipped schema of `stream` in `format`.
+fn shipped_schema(stream: StreamKind, format: WireFormat) -> &'static str {
+    match (stream, format) {
+        (StreamKind::Sensor, WireFormat::Avro) => {
+            include_str!("../../examples/schemas/sensor.avsc")
+        }
+        (StreamKind::Sensor, WireFormat::Protobuf) => {
+            include_str!("../../examples/schemas/sensor.proto")
+        }
+        (StreamKind::Payments, WireFormat::Avro) => {
+            include_str!("../../examples/schemas/payments.avsc")
+        }
+        (StreamKind::Payments, WireFormat::Protobuf) => {
+            include_str!("../../examples/schemas/payments.proto")
+        }
+        (_, WireFormat::JsonSchema) => r#"{"type":"object"}"#,
+        (_, WireFormat::Json) => "",
+    }
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
@@ -61,6 +109,26 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         args.events_per_key > args.clean_events + 50,
         "--events-per-key must exceed --clean-events by more than 50"
     );
+    let encoder = match (args.format, &args.schema_registry, &args.topic) {
+        (WireFormat::Json, _, _) => None,
+        (format, Some(url), Some(topic)) => Some(
+            WireEncoder::register(
+                &RegistryConfig::at(url),
+                &format!("{topic}-value"),
+                format.message_format(),
+                shipped_schema(args.stream, format),
+            )
+            .map_err(|e| anyhow::anyhow!("schema registry {url}: {e}"))?,
+        ),
+        (_, None, _) => anyhow::bail!("--format {:?} needs --schema-registry", args.format),
+        (_, _, None) => anyhow::bail!("--format needs --topic"),
+    };
+    let encode = |value: serde_json::Value| -> anyhow::Result<Vec<u8>> {
+        match &encoder {
+            None => Ok(serde_json::to_vec(&value)?),
+            Some(encoder) => encoder.encode(&value).map_err(|e| anyhow::anyhow!(e)),
+        }
+    };
     let (events, truth): (Vec<(String, Vec<u8>)>, Vec<Truth>) = match args.stream {
         StreamKind::Sensor => {
             let (readings, truth) =
@@ -68,8 +136,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             (
                 readings
                     .iter()
-                    .map(|r| (r.device.clone(), json(r)))
-                    .collect(),
+                    .map(|r| Ok((r.device.clone(), encode(json(r))?)))
+                    .collect::<anyhow::Result<_>>()?,
                 truth,
             )
         }
@@ -84,8 +152,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             (
                 payments
                     .iter()
-                    .map(|p| (p.account.clone(), json(p)))
-                    .collect(),
+                    .map(|p| Ok((p.account.clone(), encode(json(p))?)))
+                    .collect::<anyhow::Result<_>>()?,
                 truth,
             )
         }
@@ -148,6 +216,6 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("simulated events serialise")
+fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("simulated events serialise")
 }

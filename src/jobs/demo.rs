@@ -479,6 +479,8 @@ fn binding(
         flags_topic: FLAGS_TOPIC.to_owned(),
         dead_letter_topic: DEAD_LETTER_TOPIC.to_owned(),
         state_topic: None,
+        format: Default::default(),
+        schema_registry: None,
         key_from_message: false,
         timestamp_from_message: false,
     })

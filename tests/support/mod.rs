@@ -593,3 +593,183 @@ fn url_encoded(text: &str) -> String {
         })
         .collect()
 }
+
+/// An in-process Schema Registry that speaks the Confluent REST API the
+/// daemon and `tidewatch simulate` use (`GET /schemas/ids/{id}`, `POST
+/// /subjects/{subject}/versions`, `GET /subjects/{subject}/versions/latest`,
+/// `GET /subjects`), on a free port; [`FakeRegistry::set_available`]
+/// makes it answer 503 to everything, as a registry in an outage does.
+pub struct FakeRegistry {
+    pub url: String,
+    state: std::sync::Arc<RegistryState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct RegistryState {
+    available: std::sync::atomic::AtomicBool,
+    /// (subject, schema type, schema), id = index + 1.
+    schemas: std::sync::Mutex<Vec<(String, String, String)>>,
+    requests: std::sync::atomic::AtomicUsize,
+}
+
+impl FakeRegistry {
+    pub fn start() -> FakeRegistry {
+        use axum::Router;
+        use axum::extract::{Path as UrlPath, State};
+        use axum::http::StatusCode;
+        use axum::routing::{get, post};
+        use std::sync::atomic::Ordering;
+
+        type Shared = std::sync::Arc<RegistryState>;
+        fn answer(status: StatusCode, body: serde_json::Value) -> (StatusCode, String) {
+            (status, body.to_string())
+        }
+        fn down(state: &Shared) -> Option<(StatusCode, String)> {
+            state.requests.fetch_add(1, Ordering::SeqCst);
+            (!state.available.load(Ordering::SeqCst)).then(|| {
+                answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"error_code": 50302, "message": "unavailable"}),
+                )
+            })
+        }
+        fn described(
+            id: usize,
+            (subject, kind, schema): &(String, String, String),
+        ) -> serde_json::Value {
+            serde_json::json!({"subject": subject, "version": 1, "id": id, "schemaType": kind, "schema": schema})
+        }
+        async fn by_id(
+            State(state): State<Shared>,
+            UrlPath(id): UrlPath<usize>,
+        ) -> (StatusCode, String) {
+            if let Some(down) = down(&state) {
+                return down;
+            }
+            let schemas = state.schemas.lock().unwrap();
+            match id.checked_sub(1).and_then(|i| schemas.get(i)) {
+                Some((_, kind, schema)) => answer(
+                    StatusCode::OK,
+                    serde_json::json!({"schema": schema, "schemaType": kind}),
+                ),
+                None => answer(
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({"error_code": 40403, "message": "Schema not found"}),
+                ),
+            }
+        }
+        async fn register(
+            State(state): State<Shared>,
+            UrlPath(subject): UrlPath<String>,
+            body: String,
+        ) -> (StatusCode, String) {
+            if let Some(down) = down(&state) {
+                return down;
+            }
+            let request: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let kind = request["schemaType"].as_str().unwrap_or("AVRO").to_owned();
+            let schema = request["schema"].as_str().unwrap().to_owned();
+            let mut schemas = state.schemas.lock().unwrap();
+            let entry = (subject, kind, schema);
+            let id = match schemas.iter().position(|s| *s == entry) {
+                Some(i) => i + 1,
+                None => {
+                    schemas.push(entry);
+                    schemas.len()
+                }
+            };
+            answer(StatusCode::OK, serde_json::json!({"id": id}))
+        }
+        async fn latest(
+            State(state): State<Shared>,
+            UrlPath(subject): UrlPath<String>,
+        ) -> (StatusCode, String) {
+            if let Some(down) = down(&state) {
+                return down;
+            }
+            let schemas = state.schemas.lock().unwrap();
+            match schemas
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, s)| s.0 == subject)
+            {
+                Some((i, s)) => answer(StatusCode::OK, described(i + 1, s)),
+                None => answer(
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({"error_code": 40401, "message": "Subject not found"}),
+                ),
+            }
+        }
+        async fn subjects(State(state): State<Shared>) -> (StatusCode, String) {
+            if let Some(down) = down(&state) {
+                return down;
+            }
+            let schemas = state.schemas.lock().unwrap();
+            let mut names: Vec<&String> = schemas.iter().map(|s| &s.0).collect();
+            names.dedup();
+            answer(StatusCode::OK, serde_json::json!(names))
+        }
+
+        let state: Shared = Default::default();
+        state.available.store(true, Ordering::SeqCst);
+        let app = Router::new()
+            .route("/schemas/ids/{id}", get(by_id))
+            .route("/subjects/{subject}/versions", post(register))
+            .route("/subjects/{subject}/versions/latest", get(latest))
+            .route("/subjects", get(subjects))
+            .with_state(std::sync::Arc::clone(&state));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        FakeRegistry {
+            url,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Answer requests (true) or refuse them all with 503 (false).
+    pub fn set_available(&self, available: bool) {
+        self.state
+            .available
+            .store(available, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Requests received so far, answered or not.
+    pub fn requests(&self) -> usize {
+        self.state
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -18,6 +18,8 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::source::registry::{MessageFormat, RegistryConfig};
 use tidewatch_stream::config::{ConfigError, env, one_line, out_of_range};
 
 /// The daemon's whole configuration.
@@ -196,6 +198,13 @@ pub struct StreamBinding {
     /// start over whenever their partition moves or the daemon restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_topic: Option<String>,
+    /// How messages are written: `json` (a JSON object), or in a Schema
+    /// Registry's wire format: `avro`, `protobuf`, `json_schema`.
+    #[serde(default)]
+    pub format: MessageFormat,
+    /// Where the writers' schemas are, for the wire formats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<RegistryConfig>,
     /// Take the entity key from the Kafka message key instead of the
     /// schema's key field.
     #[serde(default)]
@@ -295,6 +304,16 @@ impl RunConfig {
                     "stream on {:?} would write to its own input",
                     stream.input_topic
                 ));
+            }
+        }
+        for stream in &self.streams {
+            match (stream.format, &stream.schema_registry) {
+                (MessageFormat::Json, _) | (_, Some(_)) => {}
+                (format, None) => problems.push(format!(
+                    "stream on {:?}: format {} needs a schema_registry",
+                    stream.input_topic,
+                    format.name()
+                )),
             }
         }
         let mut state_topics = std::collections::HashSet::new();

@@ -59,6 +59,7 @@ use crate::sink::alert::ModelRef;
 use crate::sink::kafka::{Failed, Outbox, Outgoing, OutgoingKind};
 use crate::source::kafka::{
     BadInput, ConsumerShared, InputContext, OVERSIZED, OVERSIZED_EXCERPT_BYTES, PartitionListener,
+    REGISTRY_UNAVAILABLE,
 };
 use crate::source::offsets::{OffsetTracker, SourceOffset};
 use crate::status::StatusBoard;
@@ -285,6 +286,11 @@ pub fn start(
     })
 }
 
+/// The first pause before asking an unavailable schema registry again; it
+/// doubles up to [`REGISTRY_LONGEST_WAIT`].
+const REGISTRY_FIRST_WAIT: Duration = Duration::from_millis(100);
+const REGISTRY_LONGEST_WAIT: Duration = Duration::from_secs(5);
+
 /// How often the consumer thread settles acknowledgements, stores offsets
 /// and queues retries; doing it for every message costs a sixth of the
 /// thread's time.
@@ -411,16 +417,37 @@ impl Input {
             offset: message.offset(),
         };
         self.metrics.consumed(&runtime.name);
+        let mut wait = REGISTRY_FIRST_WAIT;
+        let decoded = loop {
+            let decoded = runtime.decoder.decode(
+                message.payload(),
+                message.key(),
+                message.timestamp().to_millis(),
+            );
+            match decoded {
+                Err(bad) if bad.reason == REGISTRY_UNAVAILABLE => {
+                    // Good data waits for the registry; the offset is not
+                    // dispatched, so a shutdown meanwhile re-reads it.
+                    if wait == REGISTRY_FIRST_WAIT {
+                        tracing::warn!(stream = %runtime.name, partition = at.partition, offset = at.offset, detail = %bad.detail, "waiting for the schema registry");
+                    }
+                    if !self.wait_for_registry(wait)? {
+                        return Ok(());
+                    }
+                    wait = (wait * 2).min(REGISTRY_LONGEST_WAIT);
+                }
+                decoded => break decoded,
+            }
+        };
+        if wait != REGISTRY_FIRST_WAIT {
+            tracing::info!(stream = %runtime.name, "the schema registry answers again");
+        }
         self.shared
             .tracker
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .dispatched(at);
-        match runtime.decoder.decode(
-            message.payload(),
-            message.key(),
-            message.timestamp().to_millis(),
-        ) {
+        match decoded {
             // While the worker's queue is full, acknowledgements are
             // still settled.
             Ok(record) => self.workers.dispatch(
@@ -434,6 +461,19 @@ impl Input {
             ),
             Err(bad) => self.dead_letter(runtime, message, at, &bad),
         }
+    }
+
+    /// Settles acknowledgements for `wait`; false once a shutdown is asked.
+    fn wait_for_registry(&self, wait: Duration) -> Result<bool, DaemonError> {
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if self.shutdown.is_requested() {
+                return Ok(false);
+            }
+            self.service()?;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(true)
     }
 
     fn dead_letter(

@@ -12,6 +12,8 @@ use crate::error::{BoxError, DaemonError};
 use crate::models::ModelProvider;
 use crate::sink::alert::ModelRef;
 use crate::source::kafka::MessageDecoder;
+use crate::source::registry::{MessageFormat, WireDecoder};
+use tidewatch_stream::config::ConfigError;
 
 /// One stream as the daemon runs it.
 pub struct StreamRuntime {
@@ -70,8 +72,19 @@ impl StreamRuntime {
                 }
             }
         };
+        let wire = match (binding.format, &binding.schema_registry) {
+            (MessageFormat::Json, _) => None,
+            (format, Some(registry)) => Some(Arc::new(WireDecoder::new(format, registry))),
+            (format, None) => {
+                return Err(DaemonError::Config(ConfigError::Invalid(format!(
+                    "stream {name}: format {} needs a schema_registry",
+                    format.name()
+                ))));
+            }
+        };
         let decoder = MessageDecoder {
             decoder: Decoder::new(model.config.schema.clone()),
+            wire,
             key_from_message: binding.key_from_message,
             timestamp_from_message: binding.timestamp_from_message,
             max_message_bytes,

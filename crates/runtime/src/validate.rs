@@ -11,6 +11,7 @@ use crate::changelog;
 use crate::config::RunConfig;
 use crate::daemon::client_config;
 use crate::models::ModelProvider;
+use crate::source::registry::SchemaRegistry;
 use crate::streams::StreamRuntime;
 
 /// How long to wait for the broker's answers.
@@ -62,9 +63,10 @@ pub fn validate(
         let model = &stream.model.reference;
         let _ = writeln!(
             report,
-            "stream {}: {} -> flags {}, dead letters {}, state {}; model {}@{}",
+            "stream {}: {} ({}) -> flags {}, dead letters {}, state {}; model {}@{}",
             stream.name,
             binding.input_topic,
+            binding.format.name(),
             binding.flags_topic,
             binding.dead_letter_topic,
             binding
@@ -74,6 +76,14 @@ pub fn validate(
             model.name,
             model.version
         );
+        if let (true, Some(registry)) = (environment, &binding.schema_registry)
+            && let Err(error) = SchemaRegistry::new(registry).ping()
+        {
+            problems.push(format!(
+                "stream {}: schema registry {} does not answer: {error}",
+                stream.name, registry.url
+            ));
+        }
         if !(environment && broker_answers) {
             continue;
         }

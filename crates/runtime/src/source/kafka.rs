@@ -16,10 +16,14 @@ use crate::log_limit;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::source::offsets::{OffsetTracker, Settlement};
+use crate::source::registry::WireDecoder;
 use tidewatch_stream::source::Record;
 use tidewatch_stream::source::decode::{Decoder, FieldErrorKind};
 use tidewatch_stream::source::json::JsonFields;
 
+/// The reason a message waits for the schema registry instead of going to
+/// the dead-letter topic.
+pub const REGISTRY_UNAVAILABLE: &str = "registry_unavailable";
 /// The reason of a message larger than `daemon.max_message_bytes`.
 pub const OVERSIZED: &str = "oversized";
 /// How much of an oversized message's key and payload its dead letter
@@ -30,15 +34,20 @@ pub const OVERSIZED_EXCERPT_BYTES: usize = 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadInput {
     /// Short stable reason: `oversized`, `empty`, `not_utf8`, `not_json`,
-    /// `missing_field`, `not_numeric`, `bad_value`, `bad_timestamp`, `bad_key`.
+    /// `missing_field`, `not_numeric`, `bad_value`, `bad_timestamp`,
+    /// `bad_key`; for the registry's wire formats `bad_header`,
+    /// `unknown_schema`, `bad_schema`, `bad_record` (and
+    /// `registry_unavailable`, which is retried, never dead-lettered).
     pub reason: &'static str,
     pub detail: String,
 }
 
 /// What a stream needs to decode its messages.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MessageDecoder {
     pub decoder: Decoder,
+    /// For a stream in a Schema Registry's wire format.
+    pub wire: Option<Arc<WireDecoder>>,
     pub key_from_message: bool,
     pub timestamp_from_message: bool,
     pub max_message_bytes: usize,
@@ -63,7 +72,6 @@ impl MessageDecoder {
                 ),
             ));
         }
-        let object = JsonFields::parse(payload).map_err(|e| bad("not_json", e.to_string()))?;
         let key = match (self.key_from_message, key) {
             (false, _) => None,
             (true, Some(bytes)) => Some(
@@ -81,15 +89,26 @@ impl MessageDecoder {
         } else {
             None
         };
-        self.decoder
-            .decode_with(&object, key, timestamp_ms)
-            .map_err(|e| {
-                let reason = match e.kind {
-                    FieldErrorKind::NotNumeric(_) => "not_numeric",
-                    _ => e.reason(),
-                };
-                bad(reason, e.to_string())
-            })
+        let decoded = match &self.wire {
+            Some(wire) => {
+                let fields = wire
+                    .decode(payload)
+                    .map_err(|e| bad(e.reason(), e.to_string()))?;
+                self.decoder.decode_with(&fields, key, timestamp_ms)
+            }
+            None => {
+                let object =
+                    JsonFields::parse(payload).map_err(|e| bad("not_json", e.to_string()))?;
+                self.decoder.decode_with(&object, key, timestamp_ms)
+            }
+        };
+        decoded.map_err(|e| {
+            let reason = match e.kind {
+                FieldErrorKind::NotNumeric(_) => "not_numeric",
+                _ => e.reason(),
+            };
+            bad(reason, e.to_string())
+        })
     }
 }
 
@@ -284,6 +303,7 @@ mod tests {
         schema.key_field = Some("device".into());
         MessageDecoder {
             decoder: Decoder::new(schema),
+            wire: None,
             key_from_message,
             timestamp_from_message: false,
             max_message_bytes: 100,

@@ -20,7 +20,7 @@ pub struct Record {
 }
 
 /// A field value as the input format holds it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FieldValue<'a> {
     Text(&'a str),
     Number(f64),
