@@ -83,6 +83,7 @@ fn run_stream(broker: &Nisshi, run: &str, messages: &[Vec<u8>]) -> (Vec<Flag>, V
             state_topic: None,
             format: Default::default(),
             schema_registry: None,
+            flags_format: Default::default(),
             key_from_message: false,
             timestamp_from_message: false,
         }],

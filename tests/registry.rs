@@ -3,7 +3,8 @@
 //! Confluent REST API: the daemon reads the sensor and payment streams in
 //! both formats and flags exactly what it flags from JSON; bad headers and
 //! unknown schema ids are dead-lettered by reason; a registry outage loses
-//! nothing, whether the schemas are cached or not.
+//! nothing, whether the schemas are cached or not; flags can be written as
+//! Avro.
 
 mod support;
 
@@ -18,7 +19,10 @@ use tidewatch_runtime::config::RunConfig;
 use tidewatch_runtime::daemon;
 use tidewatch_runtime::metrics::Metrics;
 use tidewatch_runtime::sink::alert::Flag;
-use tidewatch_runtime::source::registry::{MessageFormat, RegistryConfig, WireEncoder};
+use tidewatch_runtime::source::registry::{
+    MessageFormat, RegistryConfig, WireDecoder, WireEncoder,
+};
+use tidewatch_stream::source::decode::{FieldValue, Fields};
 
 use support::{FakeRegistry, Nisshi, flush, producer, read_topic, send, wait_for};
 
@@ -66,8 +70,14 @@ flags_topic = "flags-{format}"
 dead_letter_topic = "dead-letters-{format}"
 format = "{format}"
 schema_registry = {{ url = "{url}" }}
-"#,
-            url = registry.url
+{flags_format}"#,
+            url = registry.url,
+            // The Avro run writes its flags as Avro too.
+            flags_format = if format == "avro" {
+                "flags_format = \"avro\"\n"
+            } else {
+                ""
+            },
         )
     };
     format!(
@@ -92,8 +102,14 @@ fn scored(metrics: &Metrics, stream: &str) -> u64 {
     metrics.stream_numbers(stream, "").scored_total
 }
 
-/// (stream, key, event time) of every flag on `flags-{format}`.
-fn flags(broker: &Nisshi, format: &str) -> BTreeSet<(String, String, i64)> {
+/// (stream, key, event time) of every flag on `flags-{format}`: JSON, or
+/// for the Avro run Avro, read back through the registry.
+fn flags(
+    broker: &Nisshi,
+    registry: &FakeRegistry,
+    format: &str,
+) -> BTreeSet<(String, String, i64)> {
+    let avro = WireDecoder::new(MessageFormat::Avro, &RegistryConfig::at(&registry.url));
     read_topic(
         &broker.brokers(),
         &format!("flags-{format}"),
@@ -103,8 +119,23 @@ fn flags(broker: &Nisshi, format: &str) -> BTreeSet<(String, String, i64)> {
     )
     .iter()
     .map(|m| {
-        let flag: Flag = m.json();
-        (flag.stream, flag.key, flag.timestamp_ms)
+        if format != "avro" {
+            let flag: Flag = m.json();
+            return (flag.stream, flag.key, flag.timestamp_ms);
+        }
+        let fields = avro.decode(&m.payload).expect("an Avro flag");
+        let text = |name: &str| match fields.get(name) {
+            Some(FieldValue::Text(text)) => text.to_owned(),
+            other => panic!("{name}: {other:?}"),
+        };
+        let Some(FieldValue::Number(ms)) = fields.get("timestamp_ms") else {
+            panic!("no timestamp_ms");
+        };
+        assert!(matches!(
+            fields.get("model.version"),
+            Some(FieldValue::Text("online"))
+        ));
+        (text("stream"), text("key"), ms as i64)
     })
     .collect()
 }
@@ -213,19 +244,19 @@ fn avro_and_protobuf_topics_flag_what_json_does_and_survive_a_registry_outage() 
         }
     }
 
-    let from_json = flags(&broker, "json");
+    let from_json = flags(&broker, &registry, "json");
     assert!(
         from_json.iter().any(|(s, _, _)| s == "pump")
             && from_json.iter().any(|(s, _, _)| s == "payments"),
         "both streams flag from JSON: {from_json:?}"
     );
     assert_eq!(
-        flags(&broker, "avro"),
+        flags(&broker, &registry, "avro"),
         from_json,
-        "Avro flags what JSON does"
+        "Avro flags what JSON does (and writes its flags as Avro)"
     );
     assert_eq!(
-        flags(&broker, "protobuf"),
+        flags(&broker, &registry, "protobuf"),
         from_json,
         "Protobuf flags what JSON does"
     );

@@ -481,6 +481,7 @@ fn binding(
         state_topic: None,
         format: Default::default(),
         schema_registry: None,
+        flags_format: Default::default(),
         key_from_message: false,
         timestamp_from_message: false,
     })

@@ -205,6 +205,10 @@ pub struct StreamBinding {
     /// Where the writers' schemas are, for the wire formats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_registry: Option<RegistryConfig>,
+    /// How flags are written: `json`, or `avro` in the registry's wire
+    /// format with the flag schema registered under `{flags_topic}-value`.
+    #[serde(default)]
+    pub flags_format: FlagsFormat,
     /// Take the entity key from the Kafka message key instead of the
     /// schema's key field.
     #[serde(default)]
@@ -217,6 +221,15 @@ pub struct StreamBinding {
 
 /// Names of librdkafka properties whose values are secrets: never shown.
 const SECRET_PROPERTY_WORDS: [&str; 5] = ["password", "secret", "token", "jaas", "key.pem"];
+
+/// How a stream's flags are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagsFormat {
+    #[default]
+    Json,
+    Avro,
+}
 
 impl RunConfig {
     /// Reads, checks and resolves the config at `path` (its stream configs
@@ -314,6 +327,14 @@ impl RunConfig {
                     stream.input_topic,
                     format.name()
                 )),
+            }
+        }
+        for stream in &self.streams {
+            if stream.flags_format == FlagsFormat::Avro && stream.schema_registry.is_none() {
+                problems.push(format!(
+                    "stream on {:?}: flags_format avro needs a schema_registry",
+                    stream.input_topic
+                ));
             }
         }
         let mut state_topics = std::collections::HashSet::new();

@@ -136,11 +136,14 @@ pub fn start(
     metrics: Metrics,
 ) -> Result<DaemonHandle, DaemonError> {
     config.validate()?;
-    let streams: Vec<StreamRuntime> = config
+    let mut streams: Vec<StreamRuntime> = config
         .streams
         .iter()
         .map(|b| StreamRuntime::load(b, models.as_ref(), config.daemon.max_message_bytes))
         .collect::<Result<_, _>>()?;
+    for stream in &mut streams {
+        stream.register_flag_schema()?;
+    }
     let board = StatusBoard::default();
     for stream in &streams {
         let model = &stream.model.reference;

@@ -24,6 +24,8 @@ pub enum DaemonError {
     },
     #[error("http: cannot listen on {address}: {message}")]
     Http { address: String, message: String },
+    #[error("stream {stream}: schema registry: {message}")]
+    Registry { stream: String, message: String },
     #[error(transparent)]
     Changelog(#[from] crate::changelog::ChangelogError),
     #[error("{0}")]

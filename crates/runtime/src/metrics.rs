@@ -389,10 +389,18 @@ impl Metrics {
             .observe(events as f64);
     }
 
-    pub fn keys(&self, stream: &str, active: usize, evicted_ttl: usize, evicted_max_keys: usize) {
+    /// One worker's keys of `stream` changed by `active_change`; the gauge
+    /// sums every worker's.
+    pub fn keys(
+        &self,
+        stream: &str,
+        active_change: i64,
+        evicted_ttl: usize,
+        evicted_max_keys: usize,
+    ) {
         self.active_keys
             .with_label_values(&[stream])
-            .set(active as i64);
+            .add(active_change);
         if evicted_ttl > 0 {
             self.key_evictions
                 .with_label_values(&[stream, "ttl"])

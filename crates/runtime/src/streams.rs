@@ -7,12 +7,14 @@ use tidewatch_stream::config::StreamConfig;
 use tidewatch_stream::pipeline::ModelSource;
 use tidewatch_stream::source::decode::Decoder;
 
+use crate::config::FlagsFormat;
 use crate::config::StreamBinding;
 use crate::error::{BoxError, DaemonError};
 use crate::models::ModelProvider;
+use crate::sink::alert::FLAG_AVRO_SCHEMA;
 use crate::sink::alert::ModelRef;
 use crate::source::kafka::MessageDecoder;
-use crate::source::registry::{MessageFormat, WireDecoder};
+use crate::source::registry::{MessageFormat, WireDecoder, WireEncoder};
 use tidewatch_stream::config::ConfigError;
 
 /// One stream as the daemon runs it.
@@ -23,6 +25,9 @@ pub struct StreamRuntime {
     /// [`LoadedModel`] instead.
     pub model: LoadedModel,
     pub decoder: MessageDecoder,
+    /// Writes flags as Avro, for `flags_format = "avro"` (registered at
+    /// start-up by [`StreamRuntime::register_flag_schema`]).
+    pub flag_encoder: Option<Arc<WireEncoder>>,
 }
 
 /// A stream's model, as its workers score with it.
@@ -94,7 +99,26 @@ impl StreamRuntime {
             binding: binding.clone(),
             model,
             decoder,
+            flag_encoder: None,
         })
+    }
+
+    /// Registers the flag schema, for a stream whose flags are Avro.
+    pub fn register_flag_schema(&mut self) -> Result<(), DaemonError> {
+        let (FlagsFormat::Avro, Some(registry)) =
+            (self.binding.flags_format, &self.binding.schema_registry)
+        else {
+            return Ok(());
+        };
+        let subject = format!("{}-value", self.binding.flags_topic);
+        let encoder =
+            WireEncoder::register(registry, &subject, MessageFormat::Avro, FLAG_AVRO_SCHEMA)
+                .map_err(|message| DaemonError::Registry {
+                    stream: self.name.to_string(),
+                    message: format!("registering the flag schema as {subject}: {message}"),
+                })?;
+        self.flag_encoder = Some(Arc::new(encoder));
+        Ok(())
     }
 
     /// The stream's bundle read again from its directory; `None` for an

@@ -155,6 +155,8 @@ struct StreamState {
     model: LoadedModel,
     /// The stream's changelog, when it has a `state_topic`.
     ledger: Option<KeyLedger>,
+    /// Keys last reported to `tidewatch_active_keys`.
+    reported_keys: usize,
 }
 
 /// Refused checkpoints, logged once per stream and reason per interval.
@@ -188,6 +190,7 @@ impl Worker {
                 pipeline: Pipeline::new(Arc::clone(&s.model.config), s.model.source.clone()),
                 model: s.model.clone(),
                 ledger: s.binding.state_topic.as_deref().map(KeyLedger::new),
+                reported_keys: 0,
             })
             .collect();
         let mut last_eviction = Instant::now();
@@ -275,9 +278,17 @@ impl Worker {
                 }
             }
         }
-        self.metrics
-            .keys(&runtime.name, stream.pipeline.key_count(), 0, 0);
+        self.report_keys(&runtime.name, stream, 0, 0);
         Ok(())
+    }
+
+    /// Reports how this worker's keys of a stream changed since it last
+    /// did, with the keys just evicted.
+    fn report_keys(&self, name: &str, stream: &mut StreamState, idle: usize, over: usize) {
+        let now = stream.pipeline.key_count();
+        let change = now as i64 - stream.reported_keys as i64;
+        stream.reported_keys = now;
+        self.metrics.keys(name, change, idle, over);
     }
 
     fn send_flag(
@@ -305,7 +316,10 @@ impl Worker {
             topic: runtime.binding.flags_topic.clone(),
             partition: None,
             key: event.record.key.into_bytes(),
-            payload: Some(flag.to_json()),
+            payload: Some(match &runtime.flag_encoder {
+                Some(encoder) => flag.to_avro(encoder),
+                None => flag.to_json(),
+            }),
             headers: Vec::new(),
             settles: vec![event.at],
             kind: OutgoingKind::Flag {
@@ -348,12 +362,7 @@ impl Worker {
     fn evict(&self, streams: &mut [StreamState]) -> Result<(), DaemonError> {
         for (runtime, stream) in self.streams.iter().zip(streams) {
             let evicted = stream.pipeline.evict(self.key_ttl, self.max_keys);
-            self.metrics.keys(
-                &runtime.name,
-                stream.pipeline.key_count(),
-                evicted.idle,
-                evicted.over_capacity,
-            );
+            self.report_keys(&runtime.name, stream, evicted.idle, evicted.over_capacity);
             if let Some(ledger) = &mut stream.ledger {
                 let tombstones = ledger.tombstones(&evicted.keys);
                 self.send(&runtime.name, tombstones)?;
@@ -390,8 +399,7 @@ impl Worker {
                         stream.pipeline.forget(key);
                     }
                     self.metrics.state_bytes(&runtime.name, -bytes);
-                    self.metrics
-                        .keys(&runtime.name, stream.pipeline.key_count(), 0, 0);
+                    self.report_keys(&runtime.name, stream, 0, 0);
                 }
             }
             Work::Reload { stream, model } => {

@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use tidewatch_stream::pipeline::Verdict;
 
+use crate::source::registry::WireEncoder;
+
+/// The Avro schema of a flag, for streams with `flags_format = "avro"`.
+pub const FLAG_AVRO_SCHEMA: &str = include_str!("flag.avsc");
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flag {
     pub stream: String,
@@ -103,5 +108,12 @@ impl Flag {
 
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a flag serialises")
+    }
+
+    /// The flag in the wire format of the Avro schema [`FLAG_AVRO_SCHEMA`]
+    /// that `encoder` registered.
+    pub fn to_avro(&self, encoder: &WireEncoder) -> Vec<u8> {
+        let value = serde_json::to_value(self).expect("a flag serialises");
+        encoder.encode(&value).expect("a flag fits the flag schema")
     }
 }
