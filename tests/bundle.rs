@@ -174,7 +174,9 @@ fn an_unknown_format_version_is_refused() {
     std::fs::write(&manifest, text).unwrap();
     let err = bundle::load(&out).unwrap_err().to_string();
     assert!(
-        err.ends_with("bundle format version 7; this tidewatch reads version 1"),
+        err.ends_with(
+            "bundle format version 7; this tidewatch reads version 1: retrain it with this tidewatch"
+        ),
         "{err}"
     );
 }

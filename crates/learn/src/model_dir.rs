@@ -46,7 +46,9 @@ pub enum ModelDirError {
         kind: &'static str,
         message: String,
     },
-    #[error("{path}: {kind} format version {found}; this tidewatch reads version {expected}")]
+    #[error(
+        "{path}: {kind} format version {found}; this tidewatch reads version {expected}: retrain it with this tidewatch"
+    )]
     UnknownVersion {
         path: PathBuf,
         kind: &'static str,
@@ -300,7 +302,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.ends_with("test model format version 3; this tidewatch reads version 2"),
+            error.ends_with(
+                "test model format version 3; this tidewatch reads version 2: retrain it with this tidewatch"
+            ),
             "{error}"
         );
     }

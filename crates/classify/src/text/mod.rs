@@ -22,4 +22,5 @@ pub mod model;
 pub mod pretrained;
 pub mod reviews;
 pub mod rnn;
+pub mod sparse_logistic;
 pub mod tokenize;

@@ -30,7 +30,9 @@ use tidewatch_learn::fit::{Progress, TrainingSummary};
 use tidewatch_learn::model_dir::{CheckedManifest, ModelDir};
 use tidewatch_stream::config::check_ranges;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the baseline keeps its regression's weights itself (sparse solver);
+/// a version-1 directory is refused with the advice to retrain.
+pub const FORMAT_VERSION: u32 = 2;
 pub const KIND: &str = "text-classifier";
 const BASELINE_FILE: &str = "baseline.json";
 const VOCABULARY_FILE: &str = "vocabulary.json";

@@ -2,7 +2,7 @@
 //! ([`crate::text::encoder`]) and a dense layer on its sentence vectors.
 //!
 //! Training first fits the dense layer as a multinomial logistic regression
-//! (linfa-logistic) on the vectors of the frozen encoder, each text encoded
+//! ([`crate::text::sparse_logistic`]) on the vectors of the frozen encoder, each text encoded
 //! once: a convex fit on every training text, with no seed or validation
 //! share to vary. With `fine_tune_epochs` above zero it then trains encoder
 //! and layer together at a small learning rate, with Adam, a held-out
