@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, Producer};
-use tidewatch_runtime::changelog::{ChangelogError, ensure_topic, read_partition};
+use tidewatch_runtime::changelog::{ChangelogError, Topics, read_partition};
 
 use support::{Nisshi, producer};
 
@@ -64,15 +64,20 @@ fn the_changelog_is_created_with_the_inputs_partitions_once() {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", broker.brokers());
     let timeout = Duration::from_secs(30);
-    ensure_topic(&client, TOPIC, 3, timeout).unwrap();
+    let ensure = |partitions| {
+        Topics::connect(&client, timeout)
+            .unwrap()
+            .ensure_changelog(TOPIC, partitions)
+    };
+    ensure(3).unwrap();
     // A second daemon finds it there.
-    ensure_topic(&client, TOPIC, 3, timeout).unwrap();
+    ensure(3).unwrap();
     let consumer: rdkafka::consumer::BaseConsumer = client.create().unwrap();
     let metadata =
         rdkafka::consumer::Consumer::fetch_metadata(&consumer, Some(TOPIC), timeout).unwrap();
     assert_eq!(metadata.topics()[0].partitions().len(), 3);
     // One of another partition count is refused, naming the counts.
-    let error = ensure_topic(&client, TOPIC, 4, timeout).unwrap_err();
+    let error = ensure(4).unwrap_err();
     assert!(
         matches!(
             error,

@@ -35,7 +35,9 @@ pub enum ChangelogError {
         reached: i64,
         timeout: Duration,
     },
-    #[error("changelog {topic}: {source}")]
+    #[error("kafka admin client: {0}")]
+    Client(#[source] KafkaError),
+    #[error("kafka topic {topic}: {source}")]
     Topic {
         topic: String,
         #[source]
@@ -61,101 +63,96 @@ pub enum ChangelogError {
     },
 }
 
-/// Asking for a topic's metadata must not create it with the broker's
-/// default partition count.
-fn admin_client(client: &ClientConfig) -> Result<AdminClient<DefaultClientContext>, KafkaError> {
-    client
-        .clone()
-        .set("allow.auto.create.topics", "false")
-        .create()
+/// One admin connection for what start-up and `validate` ask about
+/// topics: whether they exist, their partition counts, and the changelogs
+/// to create.
+pub struct Topics {
+    admin: AdminClient<DefaultClientContext>,
+    /// Longest wait for each answer.
+    timeout: Duration,
 }
 
-fn existing_partitions(
-    admin: &AdminClient<DefaultClientContext>,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Option<usize>, KafkaError> {
-    let metadata = admin.inner().fetch_metadata(Some(topic), timeout)?;
-    Ok(metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| t.partitions().len())
-        .filter(|&found| found > 0))
-}
+impl Topics {
+    /// A client with `client`'s properties (brokers, security); it
+    /// connects on its first question.
+    pub fn connect(client: &ClientConfig, timeout: Duration) -> Result<Topics, ChangelogError> {
+        let admin = client
+            .clone()
+            // Asking for a topic's metadata must not create it with the
+            // broker's default partition count.
+            .set("allow.auto.create.topics", "false")
+            .create()
+            .map_err(ChangelogError::Client)?;
+        Ok(Topics { admin, timeout })
+    }
 
-/// How many partitions `topic` has, if the broker has it (asking does not
-/// create it).
-pub fn topic_partitions(
-    client: &ClientConfig,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Option<usize>, ChangelogError> {
-    let kafka = |source| ChangelogError::Topic {
-        topic: topic.to_owned(),
-        source,
-    };
-    let admin = admin_client(client).map_err(kafka)?;
-    existing_partitions(&admin, topic, timeout).map_err(kafka)
-}
-
-/// How many partitions `topic` (a stream's input) has; its changelog needs
-/// as many.
-pub fn partition_count(
-    client: &ClientConfig,
-    topic: &str,
-    timeout: Duration,
-) -> Result<usize, ChangelogError> {
-    topic_partitions(client, topic, timeout)?.ok_or_else(|| ChangelogError::NoInput {
-        topic: topic.to_owned(),
-    })
-}
-
-/// Creates `topic` as a compacted changelog of `partitions` partitions
-/// (the input's, so that the two are co-partitioned) when the broker has
-/// none; an existing one must have as many partitions.
-pub fn ensure_topic(
-    client: &ClientConfig,
-    topic: &str,
-    partitions: usize,
-    timeout: Duration,
-) -> Result<(), ChangelogError> {
-    let kafka = |source| ChangelogError::Topic {
-        topic: topic.to_owned(),
-        source,
-    };
-    let admin = admin_client(client).map_err(kafka)?;
-    if let Some(found) = existing_partitions(&admin, topic, timeout).map_err(kafka)? {
-        if found != partitions {
-            return Err(ChangelogError::Partitions {
+    /// How many partitions `topic` has, if the broker has it.
+    pub fn partitions(&self, topic: &str) -> Result<Option<usize>, ChangelogError> {
+        let metadata = self
+            .admin
+            .inner()
+            .fetch_metadata(Some(topic), self.timeout)
+            .map_err(|source| ChangelogError::Topic {
                 topic: topic.to_owned(),
-                found,
-                expected: partitions,
-            });
-        }
-        return Ok(());
+                source,
+            })?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map(|t| t.partitions().len())
+            .filter(|&found| found > 0))
     }
-    let count = i32::try_from(partitions).expect("a topic has fewer than 2^31 partitions");
-    // Replication -1: the broker's default.
-    let new_topic =
-        NewTopic::new(topic, count, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
-    let options = AdminOptions::new().operation_timeout(Some(timeout));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a single-threaded runtime starts");
-    let results = runtime
-        .block_on(admin.create_topics([&new_topic], &options))
-        .map_err(kafka)?;
-    for result in results {
-        match result {
-            Ok(_) => {}
-            // Another daemon of the group created it first.
-            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(kafka(KafkaError::AdminOp(code))),
-        }
+
+    /// How many partitions `topic` (a stream's input) has; its changelog
+    /// needs as many.
+    pub fn input_partitions(&self, topic: &str) -> Result<usize, ChangelogError> {
+        self.partitions(topic)?
+            .ok_or_else(|| ChangelogError::NoInput {
+                topic: topic.to_owned(),
+            })
     }
-    Ok(())
+
+    /// Creates `topic` as a compacted changelog of `partitions` partitions
+    /// (the input's, so that the two are co-partitioned) when the broker
+    /// has none; an existing one must have as many partitions.
+    pub fn ensure_changelog(&self, topic: &str, partitions: usize) -> Result<(), ChangelogError> {
+        if let Some(found) = self.partitions(topic)? {
+            if found != partitions {
+                return Err(ChangelogError::Partitions {
+                    topic: topic.to_owned(),
+                    found,
+                    expected: partitions,
+                });
+            }
+            return Ok(());
+        }
+        let kafka = |source| ChangelogError::Topic {
+            topic: topic.to_owned(),
+            source,
+        };
+        let count = i32::try_from(partitions).expect("a topic has fewer than 2^31 partitions");
+        // Replication -1: the broker's default.
+        let new_topic = NewTopic::new(topic, count, TopicReplication::Fixed(-1))
+            .set("cleanup.policy", "compact");
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a single-threaded runtime starts");
+        let results = runtime
+            .block_on(self.admin.create_topics([&new_topic], &options))
+            .map_err(kafka)?;
+        for result in results {
+            match result {
+                Ok(_) => {}
+                // Another daemon of the group created it first.
+                Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => return Err(kafka(KafkaError::AdminOp(code))),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The last record of every key in partition `partition` of `topic`, read

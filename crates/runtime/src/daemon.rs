@@ -46,7 +46,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 
-use crate::changelog;
+use crate::changelog::{self, Topics};
 use crate::config::RunConfig;
 use crate::error::DaemonError;
 use crate::http;
@@ -151,12 +151,13 @@ pub fn start(
         metrics.stream(&stream.name, stream.binding.state_topic.is_some());
         board.stream(&stream.name, &stream.binding.input_topic, model);
     }
-    let admin_config = client_config(&config, &BTreeMap::new());
-    for stream in &streams {
-        if let Some(state_topic) = &stream.binding.state_topic {
-            let input = &stream.binding.input_topic;
-            let partitions = changelog::partition_count(&admin_config, input, TOPIC_TIMEOUT)?;
-            changelog::ensure_topic(&admin_config, state_topic, partitions, TOPIC_TIMEOUT)?;
+    if streams.iter().any(|s| s.binding.state_topic.is_some()) {
+        let topics = Topics::connect(&client_config(&config, &BTreeMap::new()), TOPIC_TIMEOUT)?;
+        for stream in &streams {
+            if let Some(state_topic) = &stream.binding.state_topic {
+                let partitions = topics.input_partitions(&stream.binding.input_topic)?;
+                topics.ensure_changelog(state_topic, partitions)?;
+            }
         }
     }
     let streams = Arc::new(streams);

@@ -82,6 +82,27 @@ fn histogram(
     metric
 }
 
+/// The series `metric` has, all of them or those with the label `(name,
+/// value)`; reading them creates none.
+fn series(
+    metric: &impl prometheus::core::Collector,
+    label: Option<(&str, &str)>,
+) -> Vec<prometheus::proto::Metric> {
+    metric
+        .collect()
+        .iter()
+        .flat_map(|family| family.get_metric())
+        .filter(|m| {
+            label.is_none_or(|(name, value)| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == name && l.value() == value)
+            })
+        })
+        .cloned()
+        .collect()
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
@@ -269,38 +290,21 @@ impl Metrics {
 
     /// Events scored so far, over every stream.
     pub fn scored_total(&self) -> u64 {
-        use prometheus::core::Collector;
-        self.events_scored
-            .collect()
+        series(&self.events_scored, None)
             .iter()
-            .flat_map(|family| family.get_metric())
             .map(|m| m.get_counter().get_value() as u64)
             .sum()
     }
 
     /// What the status page shows of `stream`, whose input is `topic`.
     pub fn stream_numbers(&self, stream: &str, topic: &str) -> StreamNumbers {
-        use prometheus::core::{Collector, Metric};
-        let with_label = |metric: &prometheus::proto::Metric, name: &str, value: &str| {
-            metric
-                .get_label()
-                .iter()
-                .any(|l| l.name() == name && l.value() == value)
-        };
-        let scored_total = self
-            .events_scored
-            .collect()
+        use prometheus::core::Metric;
+        let scored_total = series(&self.events_scored, Some(("stream", stream)))
             .iter()
-            .flat_map(|family| family.get_metric())
-            .filter(|m| with_label(m, "stream", stream))
             .map(|m| m.get_counter().get_value() as u64)
             .sum();
-        let consumer_lag = self
-            .consumer_lag
-            .collect()
+        let consumer_lag = series(&self.consumer_lag, Some(("topic", topic)))
             .iter()
-            .flat_map(|family| family.get_metric())
-            .filter(|m| with_label(m, "topic", topic))
             .map(|m| m.get_gauge().get_value() as i64)
             .sum();
         let scores = self.anomaly_score.with_label_values(&[stream]).metric();
@@ -313,12 +317,8 @@ impl Metrics {
         // Scores are at most 1: the last bucket takes the rest.
         score_buckets.push((1.0, histogram.get_sample_count()));
         // Read, not created: a stream that scored nothing has no threshold.
-        let threshold = self
-            .threshold
-            .collect()
-            .iter()
-            .flat_map(|family| family.get_metric())
-            .find(|m| with_label(m, "stream", stream))
+        let threshold = series(&self.threshold, Some(("stream", stream)))
+            .first()
             .map(|m| m.get_gauge().get_value())
             .filter(|t| t.is_finite());
         StreamNumbers {

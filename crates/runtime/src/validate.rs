@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::changelog;
+use crate::changelog::{ChangelogError, Topics};
 use crate::config::RunConfig;
 use crate::daemon::client_config;
 use crate::models::ModelProvider;
@@ -38,25 +38,35 @@ pub fn validate(
     for (side, name, value) in config.redacted_properties() {
         let _ = writeln!(report, "  kafka property ({side}) {name} = {value}");
     }
-    let admin = client_config(&config, &Default::default());
-    let broker_answers = !environment
-        || changelog::topic_partitions(&admin, "__tidewatch_validate", BROKER_TIMEOUT)
-            .map_err(|e| {
-                let reason = match e {
-                    changelog::ChangelogError::Topic { source, .. } => source.to_string(),
+    // The broker's part, when asked for and the brokers answer.
+    let topics = if environment {
+        let answering =
+            Topics::connect(&client_config(&config, &Default::default()), BROKER_TIMEOUT)
+                .and_then(|topics| topics.partitions("__tidewatch_validate").map(|_| topics));
+        match answering {
+            Ok(topics) => Some(topics),
+            Err(error) => {
+                let reason = match error {
+                    ChangelogError::Topic { source, .. } | ChangelogError::Client(source) => {
+                        source.to_string()
+                    }
                     other => other.to_string(),
                 };
                 problems.push(format!(
                     "kafka: brokers {} do not answer: {reason}",
                     config.kafka.brokers
-                ))
-            })
-            .is_ok();
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
     for binding in &config.streams {
         let stream = match StreamRuntime::load(binding, models, config.daemon.max_message_bytes) {
             Ok(stream) => stream,
             Err(error) => {
-                problems.push(format!("stream {}: {error}", binding.config.display()));
+                problems.push(error.to_string());
                 continue;
             }
         };
@@ -84,12 +94,10 @@ pub fn validate(
                 stream.name, registry.url
             ));
         }
-        if !(environment && broker_answers) {
+        let Some(topics) = &topics else {
             continue;
-        }
-        let partitions = |topic: &str| {
-            changelog::topic_partitions(&admin, topic, BROKER_TIMEOUT).unwrap_or(None)
         };
+        let partitions = |topic: &str| topics.partitions(topic).unwrap_or(None);
         let input = partitions(&binding.input_topic);
         for (role, topic, found) in [
             ("input", &binding.input_topic, input),

@@ -73,14 +73,6 @@ impl Workers {
         }
     }
 
-    /// The worker that owns `key`: a stable hash, the same in every daemon
-    /// of the group.
-    fn owner(key: &str, workers: usize) -> usize {
-        let mut hasher = std::hash::DefaultHasher::new();
-        key.hash(&mut hasher);
-        (hasher.finish() % workers as u64) as usize
-    }
-
     /// Queues `event` for its key's worker; while that queue is full,
     /// `service` runs between tries (settling acknowledgements).
     pub fn dispatch(
@@ -88,18 +80,15 @@ impl Workers {
         event: Event,
         mut service: impl FnMut() -> Result<(), DaemonError>,
     ) -> Result<(), DaemonError> {
+        let hash = key_hash(&event.record.key);
         let mut work = Work::Event(event);
         loop {
             {
                 let queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-                let Work::Event(event) = &work else {
-                    unreachable!("only events are dispatched here")
-                };
                 if queues.is_empty() {
                     return Err(DaemonError::Thread("the workers stopped".into()));
                 }
-                let queue = &queues[Self::owner(&event.record.key, queues.len())];
-                match queue.try_send(work) {
+                match queues[owner(hash, queues.len())].try_send(work) {
                     Ok(()) => return Ok(()),
                     Err(TrySendError::Full(returned)) => work = returned,
                     Err(TrySendError::Disconnected(_)) => {
@@ -119,7 +108,7 @@ impl Workers {
         if queues.is_empty() {
             return false;
         }
-        let queue = &queues[Self::owner(&key, queues.len())];
+        let queue = &queues[owner(key_hash(&key), queues.len())];
         queue
             .send(Work::Restore {
                 stream,
@@ -147,6 +136,18 @@ impl Workers {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
     }
+}
+
+/// A key's stable hash, the same in every daemon of the group.
+fn key_hash(key: &str) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Which of `workers` owns the key of hash `hash`.
+fn owner(hash: u64, workers: usize) -> usize {
+    (hash % workers as u64) as usize
 }
 
 /// What a worker keeps of one stream.

@@ -192,7 +192,10 @@ impl SchemaRegistry {
         }
         let user = self.config.username.as_ref()?;
         let password = self.config.password.as_deref().unwrap_or_default();
-        Some(format!("Basic {}", base64(&format!("{user}:{password}"))))
+        use base64::Engine;
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Some(format!("Basic {credentials}"))
     }
 
     /// The body of a GET, `None` for a 404.
@@ -270,26 +273,6 @@ impl SchemaRegistry {
     pub fn ping(&self) -> Result<(), String> {
         self.get("/subjects").map(|_| ())
     }
-}
-
-fn base64(text: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A writer's schema, parsed once.
@@ -448,13 +431,6 @@ impl DecodedFields {
             AvroSchema::Ref { name } => names.get(name).unwrap_or(schema),
             other => other,
         };
-        let join = |name: &str| {
-            if path.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{path}.{name}")
-            }
-        };
         match value {
             AvroValue::Record(fields) => {
                 let field_schemas: HashMap<&str, &AvroSchema> = match schema {
@@ -467,7 +443,7 @@ impl DecodedFields {
                 };
                 for (name, value) in fields {
                     let field_schema = field_schemas.get(name.as_str()).copied().unwrap_or(schema);
-                    self.avro(&join(name), value, field_schema, names);
+                    self.avro(&child_path(path, name), value, field_schema, names);
                 }
             }
             AvroValue::Union(branch, value) => {
@@ -483,7 +459,7 @@ impl DecodedFields {
                     _ => schema,
                 };
                 for (name, value) in map {
-                    self.avro(&join(name), value, values, names);
+                    self.avro(&child_path(path, name), value, values, names);
                 }
             }
             AvroValue::Null => self.push(path, Decoded::Null),
@@ -547,11 +523,7 @@ impl DecodedFields {
             return;
         }
         for field in descriptor.fields() {
-            let name = if path.is_empty() {
-                field.name().to_owned()
-            } else {
-                format!("{path}.{}", field.name())
-            };
+            let name = child_path(path, field.name());
             // Unset proto3 scalars read as their defaults, as they were written.
             let value = message.get_field(&field);
             match value.as_ref() {
@@ -581,6 +553,15 @@ impl DecodedFields {
                 _ => self.push(&name, Decoded::Text("<not a scalar>".into())),
             }
         }
+    }
+}
+
+/// The dotted path of field `name` inside the value at `path`.
+fn child_path(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
     }
 }
 
@@ -707,12 +688,7 @@ impl DecodedFields {
         match value {
             Value::Object(map) => {
                 for (name, value) in map {
-                    let name = if path.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{path}.{name}")
-                    };
-                    self.json(&name, value);
+                    self.json(&child_path(path, name), value);
                 }
             }
             Value::Null => self.push(path, Decoded::Null),
@@ -806,9 +782,13 @@ mod tests {
             write_varint(n, &mut out);
             assert_eq!(read_varint(&mut &out[..]), Some(n));
         }
-        assert_eq!(base64("user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64("ab"), "YWI=");
         assert_eq!(unscaled(&[0xff, 0x38]), Some(-200));
+        let basic = SchemaRegistry::new(&RegistryConfig {
+            username: Some("user".into()),
+            password: Some("pass".into()),
+            ..RegistryConfig::at("http://registry")
+        });
+        assert_eq!(basic.authorization().as_deref(), Some("Basic dXNlcjpwYXNz"));
     }
 
     #[test]
