@@ -5,10 +5,12 @@ pub mod corpus;
 pub mod demo;
 pub mod eval;
 pub mod image;
+pub mod reduce;
 pub mod run;
 pub mod score;
 pub mod sentiment;
 pub mod simulate;
+pub mod tabular;
 pub mod train;
 pub mod validate;
 
@@ -77,6 +79,14 @@ pub enum Command {
     /// any labels): train, predict, eval.
     #[command(subcommand)]
     Sentiment(sentiment::SentimentCommand),
+    /// Offline networks over tables (CSV, JSON Lines): classify rows or
+    /// predict a number; train, predict, eval, with K-fold figures.
+    #[command(subcommand)]
+    Tabular(tabular::TabularCommand),
+    /// Offline dimensionality reduction: an autoencoder compresses rows or
+    /// images to k numbers; train, transform, eval (against PCA).
+    #[command(subcommand)]
+    Reduce(reduce::ReduceCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -91,6 +101,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(command) => eval::run(command),
         Command::Image(command) => image::run(command),
         Command::Sentiment(command) => sentiment::run(command),
+        Command::Tabular(command) => tabular::run(command),
+        Command::Reduce(command) => reduce::run(command),
     }
 }
 

@@ -15,7 +15,10 @@
 //!   the one seeded, per-class hold-out every job splits its data with.
 
 pub mod metrics;
+pub mod plot;
 pub mod record;
+pub mod reduce;
 pub mod split;
+pub mod tabular;
 pub mod text;
 pub mod vision;

@@ -1,31 +1,16 @@
 //! The confusion matrix as a PNG picture: one cell per (true, predicted)
 //! pair shaded by the share of the true class it holds, with its count
 //! written in. Rows and columns are labelled with the class index (the
-//! printed table and the JSON name them); digits are drawn from a built-in
-//! 3x5 pixel font so no font file is needed.
+//! printed table and the JSON name them), in [`crate::plot`]'s pixel font.
 
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
+use crate::plot::draw_text;
+
 const CELL_PX: u32 = 44;
 const MARGIN_PX: u32 = 34;
-/// Font pixels are drawn as SCALE x SCALE squares.
-const SCALE: u32 = 3;
-
-/// 3x5 glyphs of 0-9, one row of three bits per entry, top row first.
-const DIGITS: [[u8; 5]; 10] = [
-    [0b111, 0b101, 0b101, 0b101, 0b111],
-    [0b010, 0b110, 0b010, 0b010, 0b111],
-    [0b111, 0b001, 0b111, 0b100, 0b111],
-    [0b111, 0b001, 0b111, 0b001, 0b111],
-    [0b101, 0b101, 0b111, 0b001, 0b001],
-    [0b111, 0b100, 0b111, 0b001, 0b111],
-    [0b111, 0b100, 0b111, 0b101, 0b111],
-    [0b111, 0b001, 0b010, 0b010, 0b010],
-    [0b111, 0b101, 0b111, 0b101, 0b111],
-    [0b111, 0b101, 0b111, 0b001, 0b111],
-];
 
 /// Renders `confusion[true][predicted]`.
 pub fn confusion_picture(confusion: &[Vec<usize>]) -> RgbImage {
@@ -53,14 +38,20 @@ pub fn confusion_picture(confusion: &[Vec<usize>]) -> RgbImage {
             } else {
                 Rgb([20, 20, 20])
             };
-            draw_number(&mut picture, count, x0 + CELL_PX / 2, y0 + CELL_PX / 2, ink);
+            draw_text(
+                &mut picture,
+                &count.to_string(),
+                x0 + CELL_PX / 2,
+                y0 + CELL_PX / 2,
+                ink,
+            );
         }
     }
     let black = Rgb([0, 0, 0]);
     for i in 0..n {
         let centre = MARGIN_PX + i * CELL_PX + CELL_PX / 2;
-        draw_number(&mut picture, i as usize, centre, MARGIN_PX / 2, black);
-        draw_number(&mut picture, i as usize, MARGIN_PX / 2, centre, black);
+        draw_text(&mut picture, &i.to_string(), centre, MARGIN_PX / 2, black);
+        draw_text(&mut picture, &i.to_string(), MARGIN_PX / 2, centre, black);
     }
     picture
 }
@@ -75,35 +66,6 @@ pub fn save_confusion_picture(confusion: &[Vec<usize>], path: &Path) -> Result<(
 fn shade(share: f32) -> Rgb<u8> {
     let mix = |from: f32, to: f32| (from + (to - from) * share).round() as u8;
     Rgb([mix(255.0, 8.0), mix(255.0, 48.0), mix(255.0, 107.0)])
-}
-
-/// Draws `value` centred on (`cx`, `cy`).
-fn draw_number(picture: &mut RgbImage, value: usize, cx: u32, cy: u32, ink: Rgb<u8>) {
-    let text = value.to_string();
-    let glyph_w = 3 * SCALE;
-    let gap = SCALE;
-    let width = text.len() as u32 * (glyph_w + gap) - gap;
-    let left = cx.saturating_sub(width / 2);
-    let top = cy.saturating_sub(5 * SCALE / 2);
-    for (k, digit) in text.bytes().enumerate() {
-        let glyph = DIGITS[usize::from(digit - b'0')];
-        let gx = left + k as u32 * (glyph_w + gap);
-        for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..3 {
-                if bits & (0b100 >> col) == 0 {
-                    continue;
-                }
-                for dy in 0..SCALE {
-                    for dx in 0..SCALE {
-                        let (x, y) = (gx + col * SCALE + dx, top + row as u32 * SCALE + dy);
-                        if x < picture.width() && y < picture.height() {
-                            picture.put_pixel(x, y, ink);
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -59,6 +59,8 @@ pub struct TrainRequest {
 pub struct Decoded {
     pub pixels: Vec<Vec<f32>>,
     pub labels: Vec<usize>,
+    /// Each decoded image's name (its file, or IDX file and index).
+    pub names: Vec<String>,
     pub skipped: usize,
 }
 
@@ -91,11 +93,12 @@ pub fn decode_set(
         n => n,
     };
     let mut decoded = Decoded::default();
-    for (image, (_, label)) in images.into_iter().zip(&set.items) {
+    for (image, (item, label)) in images.into_iter().zip(&set.items) {
         match image {
             Some((image, _)) => {
                 decoded.pixels.push(to_pixels(&image, side, channels));
                 decoded.labels.push(label.unwrap_or(0));
+                decoded.names.push(item.name());
             }
             None => decoded.skipped += 1,
         }
@@ -371,10 +374,18 @@ fn split_off(set: &mut Decoded, fraction: f64, seed: u64) -> Decoded {
         skipped: set.skipped,
         ..Decoded::default()
     };
-    for ((pixels, label), held) in set.pixels.drain(..).zip(set.labels.drain(..)).zip(held_out) {
+    let names = std::mem::take(&mut set.names);
+    for (((pixels, label), name), held) in set
+        .pixels
+        .drain(..)
+        .zip(set.labels.drain(..))
+        .zip(names)
+        .zip(held_out)
+    {
         let target = if held { &mut validation } else { &mut kept };
         target.pixels.push(pixels);
         target.labels.push(label);
+        target.names.push(name);
     }
     *set = kept;
     validation
