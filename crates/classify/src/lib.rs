@@ -1,7 +1,9 @@
-//! tidewatch's offline classifier toolbox, apart from the streaming path:
-//! images (a CNN over folders of images) and text (TF-IDF baseline,
-//! recurrent network, pretrained sentence encoder). Both train with the
-//! learning crate's fit loop.
+//! tidewatch's offline neural toolbox, apart from the streaming path:
+//! images (a CNN over folders of images), text (TF-IDF baseline, recurrent
+//! network, pretrained sentence encoder), tables (a multilayer perceptron
+//! for classification or regression) and dimensionality reduction (an
+//! autoencoder against PCA). All train with the learning crate's fit loop
+//! and write model directories of its one type.
 //!
 //! # Layout
 //!
@@ -9,10 +11,16 @@
 //!   and back to predictions.
 //! - [`text`]: the sentiment job, from labelled text files to a model
 //!   directory and back to predictions.
-//! - [`metrics`]: what both report: top-k, accuracy, per-class precision,
-//!   recall and F1, the confusion matrix; [`record`]: a network's
-//!   parameters to and from bytes, for both model directories; [`split`]:
-//!   the one seeded, per-class hold-out every job splits its data with.
+//! - [`tabular`]: the table job, from a CSV or JSON Lines table to a model
+//!   directory and back to predictions, with K-fold figures.
+//! - [`reduce`]: the autoencoder over a table's rows (encoded as
+//!   [`tabular`] encodes them) or images (decoded as [`vision`] decodes
+//!   them), to codes, measured against PCA.
+//! - [`metrics`]: what the classifiers report: top-k, accuracy, per-class
+//!   precision, recall and F1, the confusion matrix; [`plot`]: scatter
+//!   pictures and the pixel font; [`record`]: a network's parameters to
+//!   and from bytes, for every model directory; [`split`]: the one seeded,
+//!   per-class hold-out the jobs split their data with.
 
 pub mod metrics;
 pub mod plot;

@@ -233,7 +233,10 @@ pub fn fit_with<M: Module + Clone, E: From<Diverged>>(
             .is_none_or(|(_, b)| validation_loss < b.validation)
         {
             improved(&report, &valid)?;
-            best = Some((model.clone(), report));
+            // The model without autodiff, not a clone of the training one:
+            // a clone shares its running statistics (batch norm's), which
+            // the following epochs would go on moving.
+            best = Some((valid, report));
             since_best = 0;
         } else {
             since_best += 1;
@@ -244,7 +247,7 @@ pub fn fit_with<M: Module + Clone, E: From<Diverged>>(
     }
     bar.finish_and_clear();
     let (best_model, best_report) = best.unwrap_or((
-        model,
+        model.valid(),
         EpochLoss {
             epoch: 0,
             train: f64::NAN,
@@ -252,7 +255,7 @@ pub fn fit_with<M: Module + Clone, E: From<Diverged>>(
         },
     ));
     Ok(Trained {
-        model: best_model.valid(),
+        model: best_model,
         summary: TrainingSummary {
             epochs_run: history.len(),
             best_epoch: best_report.epoch,

@@ -83,7 +83,7 @@ impl RowSource {
             ..TabularConfig::default()
         };
         Ok(RowSource::Table {
-            features: FeatureEncoder::fit(table, label, None, &config)?,
+            features: FeatureEncoder::fit(table, label, &config)?,
             label: label.map(str::to_owned),
         })
     }

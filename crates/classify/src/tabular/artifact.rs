@@ -92,9 +92,18 @@ impl CheckedManifest for TabularManifest {
             }
         }
         match &self.target {
-            TargetEncoder::Regression { mean, std, .. } => {
+            TargetEncoder::Regression {
+                mean,
+                std,
+                min,
+                max,
+                ..
+            } => {
                 if !(*std > 0.0 && std.is_finite() && mean.is_finite()) {
                     return Err("target: mean and std must be finite, std positive".into());
+                }
+                if !(min.is_finite() && max.is_finite() && min <= max) {
+                    return Err("target: min and max must be finite, min at most max".into());
                 }
             }
             TargetEncoder::Classification { classes, .. } => {

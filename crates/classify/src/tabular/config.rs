@@ -12,14 +12,14 @@
 //!
 //! [features]
 //! log = "auto"              # auto (skewed non-negative columns) | never
-//! piecewise_bins = 16       # quantile bins per numeric column; 0 for the value alone
+//! piecewise_bins = 64       # quantile bins per numeric column; 0 for the value alone
 //! max_categories = 64       # rarer categories are treated as unseen
 //!
 //! [model]
 //! hidden_widths = [256, 256]
 //! activation = "relu"       # relu | gelu
 //! norm = "batch"            # batch | layer | none
-//! dropout = 0.1
+//! dropout = 0.35
 //!
 //! [training]
 //! learning_rate = 0.001
@@ -107,11 +107,6 @@ pub struct FeatureSettings {
     /// which lets the network bend sharply where the data is dense.
     #[serde(default = "default_piecewise_bins")]
     pub piecewise_bins: usize,
-    /// Where the bins' edges fall: at the training quantiles, or where a
-    /// regression tree of the target on the column splits it (narrow bins
-    /// where the target changes; the paper's target-aware bins).
-    #[serde(default)]
-    pub binning: Binning,
     /// A categorical column keeps its most frequent categories up to this
     /// many; the others are treated as unseen.
     #[serde(default = "default_max_categories")]
@@ -123,18 +118,9 @@ impl Default for FeatureSettings {
         FeatureSettings {
             log: LogPolicy::default(),
             piecewise_bins: default_piecewise_bins(),
-            binning: Binning::default(),
             max_categories: default_max_categories(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Binning {
-    Quantile,
-    #[default]
-    Target,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +132,7 @@ pub enum LogPolicy {
 }
 
 fn default_piecewise_bins() -> usize {
-    16
+    64
 }
 
 fn default_max_categories() -> usize {
@@ -201,7 +187,7 @@ fn default_hidden_widths() -> Vec<usize> {
 }
 
 fn default_dropout() -> f64 {
-    0.1
+    0.35
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

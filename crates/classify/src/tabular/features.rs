@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::tabular::config::{Binning, ColumnKind, FeatureSettings, LogPolicy, TabularConfig};
+use crate::tabular::config::{ColumnKind, FeatureSettings, LogPolicy, TabularConfig};
 use crate::tabular::table::{Table, TableError};
 
 #[derive(Debug, thiserror::Error)]
@@ -195,13 +195,10 @@ const NUMERIC_SHARE: f64 = 0.9;
 
 impl FeatureEncoder {
     /// Types and fits every column of `table` but the `excluded` one (the
-    /// target, a label) and the ignored ones, on its rows. `guide` is each
-    /// row's encoded target ([`TargetEncoder::guide`]), for target-aware
-    /// bins.
+    /// target, a label) and the ignored ones, on its rows.
     pub fn fit(
         table: &Table,
         excluded: Option<&str>,
-        guide: Option<&[Option<Vec<f64>>]>,
         config: &TabularConfig,
     ) -> Result<FeatureEncoder, FeatureError> {
         let mut columns = Vec::new();
@@ -234,23 +231,9 @@ impl FeatureEncoder {
                         });
                     }
                     let missing = cells.len() < table.rows.len();
-                    let guided: Vec<(f64, &[f64])> = guide
-                        .map(|guide| {
-                            table
-                                .rows
-                                .iter()
-                                .zip(guide)
-                                .filter_map(|(row, target)| {
-                                    let x = parse_number(row.cells[index].as_deref()?).ok()?;
-                                    Some((x, target.as_deref()?))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
                     columns.push(ColumnEncoder::Numeric(fit_numeric(
                         name,
                         &numbers,
-                        &guided,
                         missing,
                         settings.log,
                         &config.features,
@@ -356,12 +339,9 @@ impl FeatureEncoder {
     }
 }
 
-/// A numeric column's encoder from its values and, for target-aware bins,
-/// its (value, encoded target) pairs.
 fn fit_numeric(
     name: &str,
     values: &[f64],
-    guided: &[(f64, &[f64])],
     missing: bool,
     log: Option<bool>,
     settings: &FeatureSettings,
@@ -389,16 +369,8 @@ fn fit_numeric(
     } else {
         quantile(0.5)
     };
-    let standardise = |v: f64| ((if log { v.ln_1p() } else { v }) - mean) / std;
     let mut bin_edges: Vec<f64> = Vec::new();
-    if settings.piecewise_bins > 0 && settings.binning == Binning::Target && !guided.is_empty() {
-        let pairs = guided
-            .iter()
-            .filter(|(v, _)| !log || *v > -1.0)
-            .map(|&(v, target)| (standardise(v), target))
-            .collect();
-        bin_edges = tree_edges(pairs, settings.piecewise_bins);
-    } else if settings.piecewise_bins > 0 && !transformed.is_empty() {
+    if settings.piecewise_bins > 0 && !transformed.is_empty() {
         for i in 0..=settings.piecewise_bins {
             let edge = (quantile(i as f64 / settings.piecewise_bins as f64) - mean) / std;
             if bin_edges.last().is_none_or(|&last| edge > last + 1e-9) {
@@ -418,72 +390,6 @@ fn fit_numeric(
         missing_indicator: missing,
         bin_edges,
     }
-}
-
-/// Bin edges where a regression tree of the target on this one feature
-/// splits (best split first, by the fall in squared error summed over the
-/// target's outputs, each leaf holding at least a quarter of an even
-/// share), with the feature's extremes as the outer edges: the bins are
-/// narrow where the target changes with the feature.
-fn tree_edges(mut pairs: Vec<(f64, &[f64])>, bins: usize) -> Vec<f64> {
-    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let n = pairs.len();
-    let outputs = pairs.first().map_or(0, |p| p.1.len());
-    if n < 2 || outputs == 0 {
-        return Vec::new();
-    }
-    // prefix[i * outputs + j]: the sum of output j over the first i rows.
-    let mut prefix = vec![0.0; (n + 1) * outputs];
-    for (i, (_, target)) in pairs.iter().enumerate() {
-        for j in 0..outputs {
-            prefix[(i + 1) * outputs + j] = prefix[i * outputs + j] + target[j];
-        }
-    }
-    let sum = |lo: usize, hi: usize, j: usize| prefix[hi * outputs + j] - prefix[lo * outputs + j];
-    let min_leaf = (n / (bins * 4)).max(1);
-    // The best split of rows lo..hi: (gain, index of the right half's first row).
-    let best_split = |lo: usize, hi: usize| -> Option<(f64, usize)> {
-        let total = (hi - lo) as f64;
-        let mut best: Option<(f64, usize)> = None;
-        for i in lo + min_leaf..=hi.saturating_sub(min_leaf) {
-            if i <= lo || i >= hi || pairs[i - 1].0 == pairs[i].0 {
-                continue;
-            }
-            let (left, right) = ((i - lo) as f64, (hi - i) as f64);
-            let gain: f64 = (0..outputs)
-                .map(|j| {
-                    let (l, r) = (sum(lo, i, j), sum(i, hi, j));
-                    l * l / left + r * r / right - (l + r) * (l + r) / total
-                })
-                .sum();
-            if gain > 1e-12 && best.is_none_or(|(g, _)| gain > g) {
-                best = Some((gain, i));
-            }
-        }
-        best
-    };
-    let mut segments = vec![(0, n, best_split(0, n))];
-    let mut splits = Vec::new();
-    while splits.len() + 1 < bins {
-        let Some((k, &(lo, hi, Some((_, at))))) = segments
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.2.is_some())
-            .max_by(|a, b| (a.1).2.unwrap().0.total_cmp(&(b.1).2.unwrap().0))
-        else {
-            break;
-        };
-        segments.swap_remove(k);
-        splits.push((pairs[at - 1].0 + pairs[at].0) / 2.0);
-        segments.push((lo, at, best_split(lo, at)));
-        segments.push((at, hi, best_split(at, hi)));
-    }
-    splits.sort_by(f64::total_cmp);
-    let mut edges = vec![pairs[0].0];
-    edges.extend(splits);
-    edges.push(pairs[n - 1].0);
-    edges.dedup_by(|a, b| *a <= *b + 1e-9);
-    if edges.len() < 2 { Vec::new() } else { edges }
 }
 
 fn skewness(values: &[f64]) -> f64 {
@@ -521,6 +427,10 @@ pub enum TargetEncoder {
         column: String,
         mean: f64,
         std: f64,
+        /// The training values' range: predictions stay inside it (a
+        /// capped target, say, is never predicted above its cap).
+        min: f64,
+        max: f64,
     },
     Classification {
         column: String,
@@ -590,6 +500,8 @@ impl TargetEncoder {
                     column: column.to_owned(),
                     mean,
                     std: if variance > 0.0 { variance.sqrt() } else { 1.0 },
+                    min: numbers.iter().copied().fold(f64::INFINITY, f64::min),
+                    max: numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 })
             }
             Task::Classification => {
@@ -605,31 +517,6 @@ impl TargetEncoder {
                 })
             }
         }
-    }
-
-    /// Each row's target as numbers (the standardised value, or a one-hot
-    /// class), `None` where it is missing or unreadable: what target-aware
-    /// bins split on.
-    pub fn guide(&self, table: &Table) -> Result<Vec<Option<Vec<f64>>>, FeatureError> {
-        let index = table.column(self.column())?;
-        Ok(table
-            .rows
-            .iter()
-            .map(|row| {
-                let cell = row.cells[index].as_deref()?.trim();
-                match self {
-                    TargetEncoder::Regression { mean, std, .. } => {
-                        Some(vec![(parse_number(cell).ok()? - mean) / std])
-                    }
-                    TargetEncoder::Classification { classes, .. } => {
-                        let class = classes.binary_search_by(|c| c.as_str().cmp(cell)).ok()?;
-                        let mut one_hot = vec![0.0; classes.len()];
-                        one_hot[class] = 1.0;
-                        Some(one_hot)
-                    }
-                }
-            })
-            .collect())
     }
 
     pub fn column(&self) -> &str {
@@ -654,11 +541,22 @@ impl TargetEncoder {
         }
     }
 
-    /// A network's regression output in the target's units.
+    /// A network's regression output in the target's units, within the
+    /// training range.
     pub fn value(&self, output: f32) -> f64 {
         match self {
-            TargetEncoder::Regression { mean, std, .. } => f64::from(output) * std + mean,
+            TargetEncoder::Regression { min, max, .. } => {
+                self.unstandardise(output).clamp(*min, *max)
+            }
             TargetEncoder::Classification { .. } => f64::from(output),
+        }
+    }
+
+    /// A standardised value in the target's units.
+    pub fn unstandardise(&self, standardised: f32) -> f64 {
+        match self {
+            TargetEncoder::Regression { mean, std, .. } => f64::from(standardised) * std + mean,
+            TargetEncoder::Classification { .. } => f64::from(standardised),
         }
     }
 
@@ -764,7 +662,7 @@ mod tests {
             ],
         );
         let config = TabularConfig::default();
-        let encoder = FeatureEncoder::fit(&t, Some("y"), None, &config).unwrap();
+        let encoder = FeatureEncoder::fit(&t, Some("y"), &config).unwrap();
         let ColumnEncoder::Numeric(x) = &encoder.columns[0] else {
             panic!("x is numeric")
         };
@@ -793,7 +691,7 @@ mod tests {
         refs[4][0] = "lots";
         let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
         let t = table(&["x", "y"], &slices);
-        let encoder = FeatureEncoder::fit(&t, Some("y"), None, &TabularConfig::default()).unwrap();
+        let encoder = FeatureEncoder::fit(&t, Some("y"), &TabularConfig::default()).unwrap();
         let error = encoder.encode(&t, false).unwrap_err().to_string();
         assert!(
             error.starts_with("t.csv:6: column \"x\": \"lots\" is not a number"),
@@ -801,22 +699,6 @@ mod tests {
         );
         let encoded = encoder.encode(&t, true).unwrap();
         assert_eq!((encoded.len(), encoded.skipped), (19, 1));
-    }
-
-    #[test]
-    fn target_aware_bins_split_where_the_target_steps() {
-        let xs: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
-        let ys: Vec<[f64; 1]> = xs
-            .iter()
-            .map(|&x| [if x < 0.3 { 0.0 } else { 1.0 } + x * 0.01])
-            .collect();
-        let pairs = xs.iter().zip(&ys).map(|(&x, y)| (x, &y[..])).collect();
-        let edges = tree_edges(pairs, 4);
-        assert_eq!(edges.len(), 5, "{edges:?}");
-        assert_eq!((edges[0], edges[4]), (0.0, 0.999));
-        // The first split is the step itself.
-        assert!(edges.iter().any(|e| (e - 0.2995).abs() < 1e-9), "{edges:?}");
-        assert!(edges.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
@@ -844,7 +726,9 @@ mod tests {
         let rows: Vec<[&str; 2]> = values.iter().map(|v| [v.as_str(), "1.5"]).collect();
         let slices: Vec<&[&str]> = rows.iter().map(|r| r.as_slice()).collect();
         let t = table(&["count", "y"], &slices);
-        let encoder = FeatureEncoder::fit(&t, Some("y"), None, &TabularConfig::default()).unwrap();
+        let mut config = TabularConfig::default();
+        config.features.piecewise_bins = 16;
+        let encoder = FeatureEncoder::fit(&t, Some("y"), &config).unwrap();
         let ColumnEncoder::Numeric(count) = &encoder.columns[0] else {
             panic!("numeric")
         };

@@ -257,7 +257,7 @@ impl TabularEvaluation {
                 ))
             }
             (_, Targets::Values(actual)) => {
-                let actual: Vec<f64> = actual.iter().map(|&v| target.value(v)).collect();
+                let actual: Vec<f64> = actual.iter().map(|&v| target.unstandardise(v)).collect();
                 let predicted: Vec<f64> = predictions
                     .iter()
                     .map(|p| match p {

@@ -64,12 +64,7 @@ impl Prepared {
     /// Fits the encoders on `table` and encodes its rows.
     pub fn fit(table: &Table, request: &TrainRequest) -> Result<Prepared, TrainError> {
         let target = TargetEncoder::fit(table, &request.target, request.task)?;
-        let features = FeatureEncoder::fit(
-            table,
-            Some(&request.target),
-            Some(&target.guide(table)?),
-            &request.config,
-        )?;
+        let features = FeatureEncoder::fit(table, Some(&request.target), &request.config)?;
         let mut inputs = features.encode(table, request.skip_bad_rows)?;
         let targets = target.encode(table, &mut inputs, request.skip_bad_rows)?;
         if inputs.len() < 4 {
