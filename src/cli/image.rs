@@ -179,10 +179,10 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
     let mut output = super::Output::create(&args.output, &[&args.input])?;
     let classifier = Classifier::load(&args.model)?;
     let set = ImageSet::unlabelled(&args.input)?;
-    let format = if output.is_stdout() {
-        PredictionFormat::JsonLines
+    let format = if output.is_csv() {
+        PredictionFormat::Csv
     } else {
-        PredictionFormat::for_path(&args.output)
+        PredictionFormat::JsonLines
     };
     let summary = predict(
         &classifier,

@@ -194,6 +194,17 @@ impl Output {
         matches!(self, Output::Stdout(_))
     }
 
+    /// Whether rows go out as CSV: to a file named `.csv` (anything else,
+    /// standard output included, takes JSON Lines).
+    pub fn is_csv(&self) -> bool {
+        match self {
+            Output::Stdout(_) => false,
+            Output::File { path, .. } => path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv")),
+        }
+    }
+
     pub fn writer(&mut self) -> &mut dyn std::io::Write {
         match self {
             Output::Stdout(out) => out,

@@ -164,11 +164,7 @@ pub fn run(command: ReduceCommand) -> anyhow::Result<()> {
         ReduceCommand::Transform(args) => {
             let (manifest, rows, codes) = transform(&args.model, &args.input, args.skip_bad_rows)?;
             let mut output = super::Output::create(&args.output, &[&args.input])?;
-            let csv = !output.is_stdout()
-                && args
-                    .output
-                    .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let csv = output.is_csv();
             write_codes(&rows, &codes, manifest.code, csv, output.writer())
                 .with_context(|| format!("{}: cannot write", args.output.display()))?;
             output.finish()?;

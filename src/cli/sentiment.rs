@@ -238,11 +238,7 @@ pub fn run(command: SentimentCommand) -> anyhow::Result<()> {
         SentimentCommand::Predict(args) => {
             let mut output = super::Output::create(&args.output, &[&args.input])?;
             let classifier = TextClassifier::load(&args.model)?;
-            let csv = !output.is_stdout()
-                && args
-                    .output
-                    .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let csv = output.is_csv();
             let (rows, skipped_rows) = predict(
                 &classifier,
                 &args.input,

@@ -203,11 +203,7 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
         eprintln!("note: {note}");
     }
     let mut output = super::Output::create(&args.output, &[&args.input])?;
-    let csv = !output.is_stdout()
-        && args
-            .output
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let csv = output.is_csv();
     write_predictions(
         &table,
         &encoded,

@@ -1,7 +1,7 @@
-//! The one way the classifiers hold data out: a seeded share of each
-//! class, so that every class is in both parts in its own proportion.
-//! Validation sets, the text job's `split` and the digits' train/test
-//! folders all come from it.
+//! The ways the jobs hold data out: a seeded share of each class, so that
+//! every class is in both parts in its own proportion (validation sets,
+//! the text job's `split`, the digits' train/test folders), and a seeded
+//! share of all rows where there are no classes (regression, reduction).
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -25,6 +25,16 @@ pub fn stratified_holdout(classes: &[usize], fraction: f64, seed: u64) -> (Vec<u
     kept.sort_unstable();
     held.sort_unstable();
     (kept, held)
+}
+
+/// A seeded `fraction` of `n` rows held out, at least one and at most
+/// `n - 1` of them: `(kept, held_out)`, each in the order of the shuffle.
+pub fn random_holdout(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    let held = ((n as f64 * fraction).round() as usize).clamp(1, n.saturating_sub(1).max(1));
+    let kept = order.split_off(held);
+    (kept, order)
 }
 
 #[cfg(test)]

@@ -84,6 +84,11 @@ impl<'a> ModelDir<'a> {
         }
     }
 
+    /// The path of `file` in the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
     /// A manifest error about `file` (the manifest itself when `None`).
     pub fn invalid(&self, file: Option<&str>, message: impl Into<String>) -> ModelDirError {
         ModelDirError::Manifest {

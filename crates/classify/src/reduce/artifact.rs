@@ -8,15 +8,15 @@
 //! - `model.bpk`: the autoencoder's parameters (burn's burnpack record).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use tidewatch_learn::fit::TrainingSummary;
-use tidewatch_learn::model_dir::{CheckedManifest, ModelDir, ModelDirError};
+use tidewatch_learn::model_dir::{CheckedManifest, ModelDir};
 
-use crate::record::{load_record, record_bytes};
+use crate::record::{read_module, write_module};
 use crate::reduce::config::ReduceConfig;
 use crate::reduce::data::RowSource;
 use crate::reduce::model::Autoencoder;
@@ -76,13 +76,7 @@ impl CheckedManifest for ReduceManifest {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ArtifactError {
-    #[error(transparent)]
-    Dir(#[from] ModelDirError),
-    #[error("{path}: {message}")]
-    Weights { path: PathBuf, message: String },
-}
+pub use crate::record::ArtifactError;
 
 fn reduce_dir(dir: &Path) -> ModelDir<'_> {
     ModelDir::new(dir, "reduce model", FORMAT_VERSION)
@@ -95,12 +89,8 @@ pub fn save(
     model: &Autoencoder,
 ) -> Result<ReduceManifest, ArtifactError> {
     let model_dir = reduce_dir(dir);
-    let bytes = record_bytes(model).map_err(|message| ArtifactError::Weights {
-        path: dir.join(WEIGHTS),
-        message,
-    })?;
     let mut manifest = manifest.clone();
-    manifest.weights = model_dir.write_weights([(WEIGHTS, bytes.as_slice())])?;
+    manifest.weights = write_module(&model_dir, WEIGHTS, model)?;
     model_dir.write_manifest(&manifest)?;
     Ok(manifest)
 }
@@ -110,19 +100,12 @@ pub fn load(dir: &Path) -> Result<(ReduceManifest, Autoencoder), ArtifactError> 
     let model_dir = reduce_dir(dir);
     let manifest: ReduceManifest = model_dir.read_manifest()?;
     model_dir.check_kind(&manifest.kind, KIND)?;
-    let bytes = model_dir.read_weights(&manifest.weights, WEIGHTS)?;
-    let model = load_record(
-        Autoencoder::init(
-            &manifest.model,
-            manifest.width,
-            manifest.code,
-            &Device::flex(),
-        ),
-        bytes,
-    )
-    .map_err(|message| ArtifactError::Weights {
-        path: dir.join(WEIGHTS),
-        message,
-    })?;
+    let untrained = Autoencoder::init(
+        &manifest.model,
+        manifest.width,
+        manifest.code,
+        &Device::flex(),
+    );
+    let model = read_module(&model_dir, &manifest.weights, WEIGHTS, untrained)?;
     Ok((manifest, model))
 }

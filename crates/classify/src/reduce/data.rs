@@ -63,10 +63,6 @@ impl Rows {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
-
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.values[i * self.width..(i + 1) * self.width]
-    }
 }
 
 impl RowSource {
@@ -125,25 +121,49 @@ impl RowSource {
                 Ok(rows)
             }
             RowSource::Images { size_px, channels } => {
-                let set = ImageSet::labelled(path)?;
-                let (decoded, _) = decode_set(&set, *size_px, *channels, !skip_bad_rows)?;
-                let mut label_names = label_names.to_vec();
-                let labels = decoded
-                    .labels
-                    .iter()
-                    .map(|&l| index_of(&mut label_names, set.classes[l].clone()))
-                    .collect();
-                Ok(Rows {
-                    width: *channels * (*size_px as usize).pow(2),
-                    values: decoded.pixels.concat(),
-                    names: decoded.names,
-                    labels: Some(labels),
-                    label_names,
-                    skipped: decoded.skipped,
-                })
+                Ok(read_images(path, *size_px, *channels, label_names, skip_bad_rows)?.1)
             }
         }
     }
+
+    /// Reads training images, their channels (grey, or RGB when any image
+    /// has colour) decided by what the images hold.
+    pub fn fit_images(
+        path: &Path,
+        size_px: u32,
+        skip_bad_rows: bool,
+    ) -> Result<(RowSource, Rows), ReduceDataError> {
+        let (channels, rows) = read_images(path, size_px, 0, &[], skip_bad_rows)?;
+        Ok((RowSource::Images { size_px, channels }, rows))
+    }
+}
+
+/// Images flattened to rows, and their channels (`channels` 0 picks them
+/// from the images).
+fn read_images(
+    path: &Path,
+    size_px: u32,
+    channels: usize,
+    label_names: &[String],
+    skip_bad_rows: bool,
+) -> Result<(usize, Rows), ReduceDataError> {
+    let set = ImageSet::labelled(path)?;
+    let (decoded, channels) = decode_set(&set, size_px, channels, !skip_bad_rows)?;
+    let mut label_names = label_names.to_vec();
+    let labels = decoded
+        .labels
+        .iter()
+        .map(|&l| index_of(&mut label_names, set.classes[l].clone()))
+        .collect();
+    let rows = Rows {
+        width: channels * (size_px as usize).pow(2),
+        values: decoded.pixels.concat(),
+        names: decoded.names,
+        labels: Some(labels),
+        label_names,
+        skipped: decoded.skipped,
+    };
+    Ok((channels, rows))
 }
 
 /// `name`'s index in `names`, added at the end when new.

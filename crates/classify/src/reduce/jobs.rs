@@ -19,8 +19,6 @@ use crate::reduce::config::ReduceConfig;
 use crate::reduce::data::{ReduceDataError, RowSource, Rows};
 use crate::reduce::training::{encode_rows, fit_autoencoder};
 use crate::tabular::table::Table;
-use crate::vision::data::ImageSet;
-use crate::vision::training::decode_set;
 use tidewatch_learn::fit::{Diverged, Progress, TrainingSummary};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,15 +64,7 @@ impl ReduceRequest {
                 (source, rows)
             }
             InputKind::Images { size_px } => {
-                let set = ImageSet::labelled(&self.data).map_err(ReduceDataError::from)?;
-                let (_, channels) =
-                    decode_set(&set, 1, 0, !self.skip_bad_rows).map_err(ReduceDataError::from)?;
-                let source = RowSource::Images {
-                    size_px: *size_px,
-                    channels,
-                };
-                let rows = source.read(&self.data, &[], self.skip_bad_rows)?;
-                (source, rows)
+                RowSource::fit_images(&self.data, *size_px, self.skip_bad_rows)?
             }
         };
         if rows.len() < 10 {
@@ -265,19 +255,18 @@ fn matrix(rows: &Rows) -> Array2<f64> {
     })
 }
 
-/// PCA with `code` components fitted on `train`: the codes and the
-/// reconstruction of `rows`.
-fn pca(
-    train: &Array2<f64>,
-    rows: &Array2<f64>,
-    code: usize,
-) -> Result<(Array2<f64>, Array2<f64>), ReduceError> {
-    let fitted = Pca::params(code)
+/// PCA with `code` components fitted on `train`.
+fn fit_pca(train: &Array2<f64>, code: usize) -> Result<Pca<f64>, ReduceError> {
+    Pca::params(code)
         .fit(&DatasetBase::from(train.clone()))
-        .map_err(|e| ReduceError::Invalid(format!("PCA with {code} components: {e}")))?;
-    let codes = (rows - fitted.mean()).dot(&fitted.components().t());
-    let reconstructed = codes.dot(fitted.components()) + fitted.mean();
-    Ok((codes, reconstructed))
+        .map_err(|e| ReduceError::Invalid(format!("PCA with {code} components: {e}")))
+}
+
+/// The codes and the reconstruction of `rows` by a fitted PCA.
+fn pca_project(pca: &Pca<f64>, rows: &Array2<f64>) -> (Array2<f64>, Array2<f64>) {
+    let codes = (rows - pca.mean()).dot(&pca.components().t());
+    let reconstructed = codes.dot(pca.components()) + pca.mean();
+    (codes, reconstructed)
 }
 
 fn pairs(codes: &[f64], code: usize) -> Vec<(f64, f64)> {
@@ -313,8 +302,9 @@ pub fn evaluate(
             fit_autoencoder(&train_rows, code, &request.config, request.progress)?;
         let (ae_codes, reconstructed) = encode_rows(&model, &evaluated);
         let (_, train_reconstructed) = encode_rows(&model, &train_rows);
-        let (pca_codes, pca_reconstructed) = pca(&train_matrix, &evaluated_matrix, code)?;
-        let (_, pca_train_reconstructed) = pca(&train_matrix, &train_matrix, code)?;
+        let pca = fit_pca(&train_matrix, code)?;
+        let (pca_codes, pca_reconstructed) = pca_project(&pca, &evaluated_matrix);
+        let (_, pca_train_reconstructed) = pca_project(&pca, &train_matrix);
         let comparison = Comparison {
             code,
             autoencoder_mse: mean_squared(&evaluated.values, &reconstructed),

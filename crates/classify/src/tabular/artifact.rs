@@ -8,15 +8,15 @@
 //! - `model.bpk`: the ensemble's parameters (burn's burnpack record).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use tidewatch_learn::fit::TrainingSummary;
-use tidewatch_learn::model_dir::{CheckedManifest, ModelDir, ModelDirError};
+use tidewatch_learn::model_dir::{CheckedManifest, ModelDir};
 
-use crate::record::{load_record, record_bytes};
+use crate::record::{read_module, write_module};
 use crate::tabular::config::{MlpConfig, TabularConfig, TabularTrainingConfig};
 use crate::tabular::features::{ColumnEncoder, FeatureEncoder, TargetEncoder};
 use crate::tabular::model::Ensemble;
@@ -116,13 +116,7 @@ impl CheckedManifest for TabularManifest {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ArtifactError {
-    #[error(transparent)]
-    Dir(#[from] ModelDirError),
-    #[error("{path}: {message}")]
-    Weights { path: PathBuf, message: String },
-}
+pub use crate::record::ArtifactError;
 
 fn tabular_dir(dir: &Path) -> ModelDir<'_> {
     ModelDir::new(dir, "tabular model", FORMAT_VERSION)
@@ -135,12 +129,8 @@ pub fn save(
     model: &Ensemble,
 ) -> Result<TabularManifest, ArtifactError> {
     let model_dir = tabular_dir(dir);
-    let bytes = record_bytes(model).map_err(|message| ArtifactError::Weights {
-        path: dir.join(WEIGHTS),
-        message,
-    })?;
     let mut manifest = manifest.clone();
-    manifest.weights = model_dir.write_weights([(WEIGHTS, bytes.as_slice())])?;
+    manifest.weights = write_module(&model_dir, WEIGHTS, model)?;
     model_dir.write_manifest(&manifest)?;
     Ok(manifest)
 }
@@ -150,13 +140,8 @@ pub fn load(dir: &Path, device: &Device) -> Result<(TabularManifest, Ensemble), 
     let model_dir = tabular_dir(dir);
     let manifest: TabularManifest = model_dir.read_manifest()?;
     model_dir.check_kind(&manifest.kind, KIND)?;
-    let bytes = model_dir.read_weights(&manifest.weights, WEIGHTS)?;
     let width = manifest.features.width();
     let outputs = manifest.target.outputs();
-    let weights_error = |message| ArtifactError::Weights {
-        path: dir.join(WEIGHTS),
-        message,
-    };
     let untrained = Ensemble::init(
         &manifest.model,
         manifest.members.len(),
@@ -164,7 +149,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<(TabularManifest, Ensemble), 
         outputs,
         device,
     );
-    let model = load_record(untrained, bytes).map_err(weights_error)?;
+    let model = read_module(&model_dir, &manifest.weights, WEIGHTS, untrained)?;
     // Weights of another shape than the encoders say would misread rows.
     let probe = model.forward(Tensor::<2>::zeros([1, width], device));
     if probe.dims()[1] != outputs {

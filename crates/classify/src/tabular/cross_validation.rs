@@ -88,26 +88,19 @@ impl CrossValidation {
     }
 }
 
-/// Each row's fold, `0..folds`.
+/// Each row's fold, `0..folds`: rows dealt round the folds in a seeded
+/// order, grouped by class first for classification so that every fold
+/// has its share of each class.
 fn assign_folds(table: &Table, target: &TargetEncoder, folds: usize, seed: u64) -> Vec<usize> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut assignment = vec![0; table.rows.len()];
     let mut order: Vec<usize> = (0..table.rows.len()).collect();
-    order.shuffle(&mut rng);
-    match target {
-        TargetEncoder::Classification { .. } => {
-            // Dealt class by class, so that every fold has its share of each.
-            let column = table.column(target.column()).expect("fitted on this table");
-            order.sort_by_key(|&r| table.rows[r].cells[column].clone());
-            for (k, &r) in order.iter().enumerate() {
-                assignment[r] = k % folds;
-            }
-        }
-        TargetEncoder::Regression { .. } => {
-            for (k, &r) in order.iter().enumerate() {
-                assignment[r] = k % folds;
-            }
-        }
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    if let TargetEncoder::Classification { .. } = target {
+        let column = table.column(target.column()).expect("fitted on this table");
+        order.sort_by_key(|&r| table.rows[r].cells[column].clone());
+    }
+    let mut assignment = vec![0; table.rows.len()];
+    for (k, &r) in order.iter().enumerate() {
+        assignment[r] = k % folds;
     }
     assignment
 }

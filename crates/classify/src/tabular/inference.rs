@@ -15,7 +15,7 @@ use crate::tabular::artifact::{self, ArtifactError, TabularManifest};
 use crate::tabular::features::{Encoded, FeatureError, TargetEncoder, Targets};
 use crate::tabular::model::Ensemble;
 use crate::tabular::table::{Table, TableError};
-use crate::tabular::training::input_batch;
+use crate::tabular::training::row_batch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
@@ -77,7 +77,7 @@ pub fn predict_encoded(
     let rows: Vec<usize> = (0..encoded.len()).collect();
     let mut predictions = Vec::with_capacity(rows.len());
     for batch in rows.chunks(BATCH_ROWS) {
-        let output = network.forward(input_batch(encoded, batch, &device));
+        let output = network.forward(row_batch(&encoded.inputs, encoded.width, batch, &device));
         match target {
             TargetEncoder::Regression { .. } => {
                 let values = output.into_data().try_to_vec::<f32>().expect("f32 outputs");

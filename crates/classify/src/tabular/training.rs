@@ -6,13 +6,13 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use burn::module::Module;
 use burn::optim::AdamWConfig;
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::split::stratified_holdout;
+use crate::split::{random_holdout, stratified_holdout};
 use crate::tabular::artifact::{self, ArtifactError, FORMAT_VERSION, KIND, TabularManifest};
 use crate::tabular::config::{TabularConfig, TabularTrainingConfig};
 use crate::tabular::features::{
@@ -21,8 +21,8 @@ use crate::tabular::features::{
 use crate::tabular::model::{Ensemble, Mlp};
 use crate::tabular::table::{Table, TableError};
 use tidewatch_learn::fit::{
-    Diverged, FitPlan, Progress, Stepper, TrainingSummary, cross_entropy, fit_with, init_seeded,
-    mean_loss, scalar, training_device,
+    Diverged, FitPlan, Progress, Stepper, Trained, TrainingSummary, cross_entropy, fit_with,
+    init_seeded, mean_loss, scalar, training_device,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -141,11 +141,7 @@ fn fit_network(
     let (train_rows, validation_rows) = match &prepared.targets {
         Targets::Classes(classes) => stratified_holdout(classes, t.validation_fraction, t.seed),
         Targets::Values(_) => {
-            let mut order: Vec<usize> = (0..rows).collect();
-            order.shuffle(&mut StdRng::seed_from_u64(t.seed));
-            let held = ((rows as f64 * t.validation_fraction).round() as usize).clamp(1, rows - 1);
-            let (held, kept) = order.split_at(held);
-            let (mut kept, mut held) = (kept.to_vec(), held.to_vec());
+            let (mut kept, mut held) = random_holdout(rows, t.validation_fraction, t.seed);
             kept.sort_unstable();
             held.sort_unstable();
             (kept, held)
@@ -162,6 +158,36 @@ fn fit_network(
     let model = init_seeded(t.seed, &device, |d| {
         config.model.init(width, prepared.target.outputs(), d)
     });
+    let trained = fit_rows(
+        model,
+        train_rows,
+        &validation_rows,
+        t,
+        t.seed ^ 0x7ab1_e5ee_d000_0001,
+        progress,
+        &format!("network {}/{}", member + 1, config.ensemble),
+        |model: &Mlp, rows: &[usize], device: &Device| batch_loss(model, prepared, rows, device),
+    )?;
+    Ok((trained.model, trained.summary))
+}
+
+/// The fit both row jobs (`tabular`, `reduce`) share: AdamW with the
+/// settings' weight decay, shuffled batches of `train_rows` (a last batch
+/// of one row, which batch norm cannot take, waits for the next shuffle),
+/// the validation loss in large batches, the plateau schedule and early
+/// stopping. `loss` is a batch's mean loss on the given device; the model
+/// was initialised on [`training_device`].
+#[allow(clippy::too_many_arguments)]
+pub fn fit_rows<M: Module + Clone>(
+    model: M,
+    mut train_rows: Vec<usize>,
+    validation_rows: &[usize],
+    t: &TabularTrainingConfig,
+    rng_seed: u64,
+    progress: Progress,
+    label: &str,
+    loss: impl Fn(&M, &[usize], &Device) -> Tensor<1>,
+) -> Result<Trained<M>, Diverged> {
     let plan = FitPlan {
         optimizer: AdamWConfig::new()
             .with_weight_decay(t.weight_decay as f32)
@@ -169,23 +195,20 @@ fn fit_network(
         learning_rate: t.learning_rate,
         max_epochs: t.epochs,
         patience_epochs: t.patience_epochs,
-        rng_seed: t.seed ^ 0x7ab1_e5ee_d000_0001,
+        rng_seed,
     };
-    let mut order = train_rows;
+    let device = training_device();
     let plateau = Plateau::new(t);
-    let train_epoch = |mut model: Mlp, stepper: &mut Stepper, rng: &mut StdRng| {
+    let train_epoch = |mut model: M, stepper: &mut Stepper, rng: &mut StdRng| {
         stepper.set_learning_rate(plateau.learning_rate());
-        order.shuffle(rng);
-        let mut total = 0.0;
-        let mut counted = 0;
-        for batch in order.chunks(t.batch_size) {
-            // A batch of one cannot be batch-normalised; its row waits for
-            // the next shuffle.
+        train_rows.shuffle(rng);
+        let (mut total, mut counted) = (0.0, 0);
+        for batch in train_rows.chunks(t.batch_size) {
             if batch.len() < 2 {
                 continue;
             }
-            let loss = batch_loss(&model, prepared, batch, &device);
-            let (stepped, value) = stepper.step(model, loss);
+            let batch_loss = loss(&model, batch, &device);
+            let (stepped, value) = stepper.step(model, batch_loss);
             model = stepped;
             total += value * batch.len() as f64;
             counted += batch.len();
@@ -193,28 +216,27 @@ fn fit_network(
         (model, total / counted.max(1) as f64)
     };
     let inference = Device::flex();
-    let validate = |model: &Mlp| {
-        let loss = mean_loss(&validation_rows, t.batch_size * 8, |batch| {
-            scalar(&batch_loss(model, prepared, batch, &inference))
+    let validate = |model: &M| {
+        let validation = mean_loss(validation_rows, t.batch_size * 8, |batch| {
+            scalar(&loss(model, batch, &inference))
         });
-        plateau.observe(loss.unwrap_or(f64::NAN));
-        loss
+        plateau.observe(validation.unwrap_or(f64::NAN));
+        validation
     };
-    let trained = fit_with(
+    fit_with(
         model,
         plan,
         progress,
-        &format!("network {}/{}", member + 1, config.ensemble),
+        label,
         train_epoch,
         validate,
-        |_, _| Ok::<(), TrainError>(()),
-    )?;
-    Ok((trained.model, trained.summary))
+        |_, _| Ok::<(), Diverged>(()),
+    )
 }
 
 /// The learning rate, lowered by `plateau_factor` each time the
 /// validation loss has not improved for `plateau_epochs` epochs.
-pub struct Plateau {
+struct Plateau {
     /// (rate, best loss, epochs since the best or the last lowering)
     state: Cell<(f64, f64, usize)>,
     epochs: usize,
@@ -222,7 +244,7 @@ pub struct Plateau {
 }
 
 impl Plateau {
-    pub fn new(t: &TabularTrainingConfig) -> Plateau {
+    fn new(t: &TabularTrainingConfig) -> Plateau {
         Plateau {
             state: Cell::new((t.learning_rate, f64::INFINITY, 0)),
             epochs: t.plateau_epochs,
@@ -230,12 +252,12 @@ impl Plateau {
         }
     }
 
-    pub fn learning_rate(&self) -> f64 {
+    fn learning_rate(&self) -> f64 {
         self.state.get().0
     }
 
     /// Hears an epoch's validation loss.
-    pub fn observe(&self, loss: f64) {
+    fn observe(&self, loss: f64) {
         let (mut rate, mut best, mut since) = self.state.get();
         if loss < best {
             (best, since) = (loss, 0);
@@ -249,18 +271,20 @@ impl Plateau {
     }
 }
 
-/// The rows at `rows` as a `[rows, width]` input tensor.
-pub fn input_batch(inputs: &Encoded, rows: &[usize], device: &Device) -> Tensor<2> {
-    let mut values = Vec::with_capacity(rows.len() * inputs.width);
+/// The rows at `rows` of a row-major `[_, width]` matrix as a
+/// `[rows, width]` tensor.
+pub fn row_batch(values: &[f32], width: usize, rows: &[usize], device: &Device) -> Tensor<2> {
+    let mut batch = Vec::with_capacity(rows.len() * width);
     for &r in rows {
-        values.extend_from_slice(inputs.row(r));
+        batch.extend_from_slice(&values[r * width..(r + 1) * width]);
     }
-    Tensor::from_data(TensorData::new(values, [rows.len(), inputs.width]), device)
+    Tensor::from_data(TensorData::new(batch, [rows.len(), width]), device)
 }
 
 /// Mean squared error of standardised values, or cross-entropy of classes.
 fn batch_loss(model: &Mlp, prepared: &Prepared, rows: &[usize], device: &Device) -> Tensor<1> {
-    let output = model.forward(input_batch(&prepared.inputs, rows, device));
+    let inputs = &prepared.inputs;
+    let output = model.forward(row_batch(&inputs.inputs, inputs.width, rows, device));
     match &prepared.targets {
         Targets::Values(values) => {
             let wanted: Vec<f32> = rows.iter().map(|&r| values[r]).collect();

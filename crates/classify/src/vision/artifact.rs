@@ -11,14 +11,14 @@
 //! checksum differs.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use tidewatch_learn::model_dir::{CheckedManifest, ModelDir, ModelDirError};
+use tidewatch_learn::model_dir::{CheckedManifest, ModelDir};
 
-use crate::record::{load_record, record_bytes};
+use crate::record::{read_module, write_module};
 use crate::vision::config::{
     AugmentConfig, CnnConfig, ImageConfig, ImageTrainingConfig, InputConfig,
 };
@@ -113,13 +113,7 @@ pub struct EpochReport {
     pub validation_accuracy: f64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ArtifactError {
-    #[error(transparent)]
-    Dir(#[from] ModelDirError),
-    #[error("{path}: {message}")]
-    Weights { path: PathBuf, message: String },
-}
+pub use crate::record::ArtifactError;
 
 /// `dir` as an image model directory.
 fn image_dir(dir: &Path) -> ModelDir<'_> {
@@ -133,12 +127,8 @@ pub fn save(
     model: &Cnn,
 ) -> Result<ImageManifest, ArtifactError> {
     let model_dir = image_dir(dir);
-    let bytes = record_bytes(model).map_err(|message| ArtifactError::Weights {
-        path: dir.join(WEIGHTS),
-        message,
-    })?;
     let mut manifest = manifest.clone();
-    manifest.weights = model_dir.write_weights([(WEIGHTS, bytes.as_slice())])?;
+    manifest.weights = write_module(&model_dir, WEIGHTS, model)?;
     model_dir.write_manifest(&manifest)?;
     Ok(manifest)
 }
@@ -148,14 +138,8 @@ pub fn load(dir: &Path, device: &Device) -> Result<(ImageManifest, Cnn), Artifac
     let model_dir = image_dir(dir);
     let manifest: ImageManifest = model_dir.read_manifest()?;
     model_dir.check_kind(&manifest.kind, KIND)?;
-    let bytes = model_dir.read_weights(&manifest.weights, WEIGHTS)?;
-    let model =
-        load_record(manifest.model.init(manifest.shape(), device), bytes).map_err(|message| {
-            ArtifactError::Weights {
-                path: dir.join(WEIGHTS),
-                message,
-            }
-        })?;
+    let untrained = manifest.model.init(manifest.shape(), device);
+    let model = read_module(&model_dir, &manifest.weights, WEIGHTS, untrained)?;
     // Weights for another number of classes than the manifest names would
     // put a prediction past the end of the list.
     let side = manifest.size_px as usize;

@@ -124,16 +124,6 @@ pub enum PredictionFormat {
     JsonLines,
 }
 
-impl PredictionFormat {
-    /// From the output file's extension: `.csv`, else JSON Lines.
-    pub fn for_path(path: &Path) -> PredictionFormat {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some(e) if e.eq_ignore_ascii_case("csv") => PredictionFormat::Csv,
-            _ => PredictionFormat::JsonLines,
-        }
-    }
-}
-
 #[derive(Debug, Serialize)]
 struct PredictionRow<'a> {
     file: &'a str,
